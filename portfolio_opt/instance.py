@@ -1,0 +1,287 @@
+"""The instance schema (spec: instance-format v1), as strict pydantic models.
+
+Field names, units and defaults are those of the spec; the types below enforce its strict
+rules: booleans are not numbers, NaN and infinities are errors, an integer field accepts
+an integral float but not ``3.5``, ids are non-empty strings, unknown keys are errors.
+Cross-entity rules (unique ids, series lengths, links between known nodes, ...) live in
+:mod:`portfolio_opt.validate`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    model_validator,
+)
+
+__all__ = [
+    "AI",
+    "BTC",
+    "Contract",
+    "Eligible",
+    "Expansion",
+    "Grid",
+    "Horizon",
+    "Instance",
+    "ItMw",
+    "Limits",
+    "Link",
+    "Market",
+    "Near",
+    "Site",
+    "Source",
+]
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        kind = "a boolean" if isinstance(value, bool) else f"a {type(value).__name__}"
+        raise ValueError(f"expected a number, not {kind}")
+    x = float(value)
+    if not math.isfinite(x):
+        raise ValueError("expected a finite number (no NaN or infinity)")
+    return x
+
+
+def _bounded(ge: float | None = None, gt: float | None = None, le: float | None = None,
+             lt: float | None = None) -> PlainValidator:
+    def check(value: Any) -> float:
+        x = _number(value)
+        parts = []
+        if ge is not None:
+            parts.append(f">= {ge:g}")
+        if gt is not None:
+            parts.append(f"> {gt:g}")
+        if le is not None:
+            parts.append(f"<= {le:g}")
+        if lt is not None:
+            parts.append(f"< {lt:g}")
+        bad = (
+            (ge is not None and x < ge)
+            or (gt is not None and x <= gt)
+            or (le is not None and x > le)
+            or (lt is not None and x >= lt)
+        )
+        if bad:
+            raise ValueError(f"expected a number {' and '.join(parts)}")
+        return x
+
+    return PlainValidator(check)
+
+
+def _integer(ge: int | None = None) -> PlainValidator:
+    def check(value: Any) -> int:
+        x = _number(value)
+        if x != int(x):
+            raise ValueError("expected a whole number")
+        if ge is not None and x < ge:
+            raise ValueError(f"expected a whole number >= {ge}")
+        return int(x)
+
+    return PlainValidator(check)
+
+
+def _series(ge: float) -> PlainValidator:
+    scalar = _bounded(ge=ge).func
+
+    def check(value: Any) -> float | list[float]:
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("expected a number or a list of one number per period, not []")
+            out = []
+            for i, item in enumerate(value):
+                try:
+                    out.append(scalar(item))  # type: ignore[call-arg]
+                except ValueError as exc:
+                    raise ValueError(f"element {i}: {exc}") from None
+            return out
+        try:
+            return scalar(value)  # type: ignore[call-arg, no-any-return]
+        except ValueError as exc:
+            raise ValueError(f"{exc} (a series is one number or a list per period)") from None
+
+    return PlainValidator(check)
+
+
+def _strict_bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("expected true or false")
+    return value
+
+
+def _identifier(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a non-empty string (quote ids that look like numbers)")
+    if value == "":
+        raise ValueError("expected a non-empty string")
+    return value
+
+
+NonNeg = Annotated[float, _bounded(ge=0)]
+Pos = Annotated[float, _bounded(gt=0)]
+AtLeastOne = Annotated[float, _bounded(ge=1)]
+Fraction01 = Annotated[float, _bounded(ge=0, lt=1)]
+UnitInterval = Annotated[float, _bounded(gt=0, le=1)]
+Year = Annotated[int, _integer()]
+NonNegInt = Annotated[int, _integer(ge=0)]
+PosInt = Annotated[int, _integer(ge=1)]
+Series = Annotated[float | list[float], _series(ge=0)]
+Bool = Annotated[bool, PlainValidator(_strict_bool)]
+Id = Annotated[str, PlainValidator(_identifier)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_means_absent(cls, data: Any) -> Any:
+        """``null`` on an optional key means "absent"; on a required key it stays an error."""
+        if isinstance(data, dict):
+            optional = {
+                name
+                for field_name, field in cls.model_fields.items()
+                if not field.is_required()
+                for name in (field_name, field.alias)
+                if name
+            }
+            return {k: v for k, v in data.items() if not (v is None and k in optional)}
+        return data
+
+
+class Horizon(_Strict):
+    periods: PosInt
+    years_per_period: Pos = 1.0
+    start_year: Year = 2026
+    discount_rate: NonNeg = 0.0
+
+
+class Market(_Strict):
+    hashprice_usd_per_ph_day: Series
+
+
+class Grid(_Strict):
+    capacity_mw: NonNeg
+    price_usd_per_mwh: Series
+
+
+class Expansion(_Strict):
+    max_mw: NonNeg
+    capex_usd_per_mw: NonNeg
+
+
+class BTC(_Strict):
+    fleet_mw: NonNeg
+    efficiency_j_per_th: Pos
+    pue: AtLeastOne = 1.0
+    uptime: UnitInterval = 1.0
+    opex_usd_per_mw_year: NonNeg = 0.0
+    expansion: Expansion | None = None
+
+
+class AI(_Strict):
+    max_it_mw: NonNeg
+    existing_it_mw: NonNeg = 0.0
+    block_it_mw: Pos
+    capex_usd_per_it_mw: NonNeg
+    fixed_capex_usd: NonNeg = 0.0
+    lead_time_periods: NonNegInt = 1
+    pue: AtLeastOne = 1.3
+    opex_usd_per_it_mw_year: NonNeg = 0.0
+
+
+class Site(_Strict):
+    id: Id
+    capacity_mw: NonNeg
+    grid: Grid | None = None
+    btc: BTC | None = None
+    ai: AI | None = None
+
+
+class Source(_Strict):
+    id: Id
+    capacity_mw: Series
+    price_usd_per_mwh: Series
+
+
+class Link(_Strict):
+    """A power or fiber link. ``from`` is a Python keyword, hence the alias."""
+
+    id: Id | None = None
+    from_: Id = Field(alias="from")
+    to: Id
+    kind: Literal["power", "fiber"]
+    capacity_mw: NonNeg | None = None
+    loss: Fraction01 | None = None
+    directed: Bool | None = None
+    latency_ms: NonNeg | None = None
+
+    @property
+    def link_id(self) -> str:
+        return self.id if self.id is not None else f"{self.from_}-{self.to}"
+
+
+class ItMw(_Strict):
+    min: NonNeg
+    max: NonNeg
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ItMw:
+        if self.max < self.min:
+            raise ValueError(f"max ({self.max:g}) must be >= min ({self.min:g})")
+        return self
+
+
+class Near(_Strict):
+    site: Id
+    max_latency_ms: NonNeg
+
+
+class Eligible(_Strict):
+    sites: list[Id] | None = None
+    near: Near | None = None
+
+
+class Contract(_Strict):
+    id: Id
+    tenant: Id
+    it_mw: ItMw
+    rate_usd_per_kw_month: NonNeg
+    escalator: NonNeg = 0.0
+    start_period: PosInt
+    term_periods: PosInt
+    eligible: Eligible | None = None
+    max_sites: PosInt = 1
+    committed: Bool = False
+
+
+class Limits(_Strict):
+    capex_budget_usd: NonNeg | None = None
+    capex_budget_usd_per_period: Series | None = None
+    max_tenant_share: UnitInterval | None = None
+    max_contracts: NonNegInt | None = None
+
+
+class Instance(_Strict):
+    """A whole instance document. Build one in Python or with :func:`load_instance`."""
+
+    name: Id
+    horizon: Horizon
+    market: Market
+    sites: Annotated[list[Site], Field(min_length=1)]
+    sources: list[Source] = Field(default_factory=list)
+    links: list[Link] = Field(default_factory=list)
+    contracts: list[Contract] = Field(default_factory=list)
+    limits: Limits = Field(default_factory=Limits)
+
+    def series(self, value: float | list[float]) -> list[float]:
+        """Expand a validated series to one value per period."""
+        if isinstance(value, list):
+            return list(value)
+        return [float(value)] * self.horizon.periods

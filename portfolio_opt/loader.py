@@ -1,0 +1,119 @@
+"""Reading instance files: YAML 1.2 (core schema) or JSON, safely, duplicate keys rejected."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError, InputIssue
+from .instance import Instance
+
+__all__ = ["LoadedFile", "load_instance", "read_document"]
+
+YAML_SUFFIXES = {".yaml", ".yml"}
+JSON_SUFFIXES = {".json"}
+
+
+@dataclass(frozen=True)
+class LoadedFile:
+    path: Path
+    data: Any
+    sha256: str
+
+
+_CORE_SCHEMA = [
+    ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
+    (
+        "float",
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        "-+0123456789.",
+    ),
+    ("null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+]
+
+
+def _core_schema_yaml() -> Any:
+    """A safe YAML loader resolving plain scalars by the YAML 1.2 core schema only.
+
+    ruamel's safe loader already reads 1.2 (``9e6`` is a number, ``no`` a string) but also
+    resolves timestamps and ``1_000``; the core schema has neither, so both stay strings.
+    """
+    from ruamel.yaml import YAML
+    from ruamel.yaml.resolver import VersionedResolver
+
+    tag = "tag:yaml.org,2002:"
+    table: dict[Any, list[tuple[str, re.Pattern[str]]]] = {}
+    for name, pattern, first in _CORE_SCHEMA:
+        for ch in first:
+            table.setdefault(ch, []).append((tag + name, re.compile(pattern)))
+
+    class CoreResolver(VersionedResolver):
+        @property
+        def processing_version(self) -> Any:
+            return (1, 2)  # a %YAML 1.1 directive does not switch the rules back
+
+        @property
+        def versioned_resolver(self) -> Any:
+            return table
+
+    yaml = YAML(typ="safe", pure=True)
+    yaml.Resolver = CoreResolver
+    yaml.allow_duplicate_keys = False
+    return yaml
+
+
+def _json_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f'found duplicate key "{key}"')
+        out[key] = value
+    return out
+
+
+def read_document(path: str | Path) -> LoadedFile:
+    """Read and parse one YAML or JSON file (the extension decides, any case)."""
+    p = Path(path)
+    name = str(path)
+    suffix = p.suffix.lower()
+    if suffix not in YAML_SUFFIXES | JSON_SUFFIXES:
+        raise InputError(
+            [InputIssue(name, "file", "", p.suffix or p.name,
+                        "expected a file ending in .yaml, .yml or .json")]
+        )
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise InputError(
+            [InputIssue(name, "file", "", exc.strerror or str(exc), "expected a readable file")]
+        ) from None
+    digest = hashlib.sha256(raw).hexdigest()
+    try:
+        text = raw.decode("utf-8")
+        if suffix in JSON_SUFFIXES:
+            data = json.loads(text, object_pairs_hook=_json_pairs)
+        else:
+            data = _core_schema_yaml().load(text)
+    except Exception as exc:  # every parser error becomes an input error
+        message = " ".join(str(exc).split())
+        if "duplicate key" in message:
+            expected = "each key at most once in a mapping"
+        else:
+            expected = "a well-formed " + ("JSON" if suffix in JSON_SUFFIXES else "YAML 1.2")
+            expected += " document with no object tags"
+        raise InputError([InputIssue(name, "document", "", message, expected)]) from None
+    return LoadedFile(p, data, digest)
+
+
+def load_instance(path: str | Path) -> Instance:
+    """Load and fully validate an instance file; raises :class:`InputError` listing all issues."""
+    from .validate import validate_data
+
+    loaded = read_document(path)
+    return validate_data(loaded.data, source=str(path))
