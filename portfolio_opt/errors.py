@@ -33,6 +33,8 @@ class InputIssue:
 def _show(value: Any) -> str:
     if value is _MISSING:
         return "nothing (the key is missing)"
+    if value is None or isinstance(value, bool):  # spelled as in the file, not as in Python
+        return {None: "null", True: "true", False: "false"}[value]
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 

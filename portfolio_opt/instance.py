@@ -17,6 +17,8 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
@@ -39,11 +41,35 @@ __all__ = [
 ]
 
 
+def _kind(value: Any) -> str:
+    """How a parsed YAML/JSON value is called in messages (the user wrote YAML, not Python)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return "a number" if isinstance(value, (int, float)) else f"a {type(value).__name__}"
+
+
+# YAML 1.1 read these as booleans; YAML 1.2 (used here) reads them as strings.
+_YAML11_BOOLEANS = {"yes", "no", "on", "off", "y", "n"}
+
+
 def _number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        kind = "a boolean" if isinstance(value, bool) else f"a {type(value).__name__}"
-        raise ValueError(f"expected a number, not {kind}")
-    x = float(value)
+        hint = ""
+        if isinstance(value, str) and value.lower() in _YAML11_BOOLEANS:
+            hint = f" ('{value}' is a string in YAML 1.2)"
+        raise ValueError(f"expected a number, not {_kind(value)}{hint}")
+    try:
+        x = float(value)
+    except OverflowError:  # an integer too large for a float
+        x = math.inf
     if not math.isfinite(x):
         raise ValueError("expected a finite number (no NaN or infinity)")
     return x
@@ -78,11 +104,13 @@ def _bounded(ge: float | None = None, gt: float | None = None, le: float | None 
 def _integer(ge: int | None = None) -> PlainValidator:
     def check(value: Any) -> int:
         x = _number(value)
+        want = "a whole number" + (f" >= {ge}" if ge is not None else "")
         if x != int(x):
-            raise ValueError("expected a whole number")
-        if ge is not None and x < ge:
-            raise ValueError(f"expected a whole number >= {ge}")
-        return int(x)
+            raise ValueError(f"expected {want}, not a fraction")
+        n = value if isinstance(value, int) else int(x)
+        if ge is not None and n < ge:
+            raise ValueError(f"expected {want}")
+        return n
 
     return PlainValidator(check)
 
@@ -111,15 +139,19 @@ def _series(ge: float) -> PlainValidator:
 
 def _strict_bool(value: Any) -> bool:
     if not isinstance(value, bool):
-        raise ValueError("expected true or false")
+        hint = ""
+        if isinstance(value, str) and value.lower() in _YAML11_BOOLEANS:
+            hint = f"; '{value}' is a string in YAML 1.2"
+        raise ValueError(f"expected true or false, not {_kind(value)}{hint}")
     return value
 
 
 def _identifier(value: Any) -> str:
     if not isinstance(value, str):
-        raise ValueError("expected a non-empty string (quote ids that look like numbers)")
+        hint = " (quote ids that look like numbers)" if isinstance(value, (int, float)) else ""
+        raise ValueError(f"expected a non-empty string, not {_kind(value)}{hint}")
     if value == "":
-        raise ValueError("expected a non-empty string")
+        raise ValueError("expected a non-empty string, not an empty one")
     return value
 
 
@@ -231,11 +263,14 @@ class ItMw(_Strict):
     min: NonNeg
     max: NonNeg
 
-    @model_validator(mode="after")
-    def _ordered(self) -> ItMw:
-        if self.max < self.min:
-            raise ValueError(f"max ({self.max:g}) must be >= min ({self.min:g})")
-        return self
+    @field_validator("max")
+    @classmethod
+    def _ordered(cls, value: float, info: ValidationInfo) -> float:
+        # A field validator (not a model one) so that the error points at it_mw.max.
+        low = info.data.get("min")
+        if low is not None and value < low:
+            raise ValueError(f"expected a number >= it_mw.min = {low:g}")
+        return value
 
 
 class Near(_Strict):

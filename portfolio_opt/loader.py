@@ -68,13 +68,57 @@ def _core_schema_yaml() -> Any:
     return yaml
 
 
+class _DuplicateJsonKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(f'found duplicate key "{key}"')
+        self.key = key
+
+
 def _json_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise ValueError(f'found duplicate key "{key}"')
+            raise _DuplicateJsonKey(key)
         out[key] = value
     return out
+
+
+_DUPLICATE = "expected each key at most once in a mapping"
+
+
+def _parse_issue(name: str, exc: Exception, is_json: bool) -> InputIssue:
+    """A parser's exception as an issue with the line, the problem and what would be valid."""
+    from ruamel.yaml.constructor import ConstructorError, DuplicateKeyError
+    from ruamel.yaml.error import MarkedYAMLError
+
+    if isinstance(exc, UnicodeDecodeError):
+        return InputIssue(name, "document", "", f"byte {exc.start}: {exc.reason}",
+                          "expected a text file encoded in UTF-8")
+    if isinstance(exc, _DuplicateJsonKey):
+        return InputIssue(name, "document", "", exc.key, _DUPLICATE)
+    if isinstance(exc, json.JSONDecodeError):
+        return InputIssue(name, f"document (line {exc.lineno}, column {exc.colno})", "",
+                          exc.msg, "expected well-formed JSON")
+    if isinstance(exc, MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        where = f"document (line {mark.line + 1}, column {mark.column + 1})" if mark else "document"
+        problem = exc.problem or exc.context or type(exc).__name__
+        if isinstance(exc, DuplicateKeyError):
+            found = re.search(r'duplicate key "(.*?)"', problem)
+            key = found.group(1) if found else problem
+            return InputIssue(name, where, "", key, _DUPLICATE)
+        if isinstance(exc, ConstructorError) and "tag" in problem:
+            tag = re.search(r"tag '(.*?)'", problem)
+            return InputIssue(
+                name, where, "", tag.group(1) if tag else problem,
+                "expected plain YAML values: tags such as !!python/... are not allowed "
+                "(they are never executed)",
+            )
+        context = f" ({exc.context})" if exc.context and exc.problem else ""
+        return InputIssue(name, where, "", problem + context,
+                          "expected a single well-formed YAML 1.2 document")
+    return InputIssue(name, "document", "", " ".join(str(exc).split()),
+                      "expected a well-formed " + ("JSON" if is_json else "YAML 1.2") + " document")
 
 
 def read_document(path: str | Path) -> LoadedFile:
@@ -91,7 +135,8 @@ def read_document(path: str | Path) -> LoadedFile:
         raw = p.read_bytes()
     except OSError as exc:
         raise InputError(
-            [InputIssue(name, "file", "", exc.strerror or str(exc), "expected a readable file")]
+            [InputIssue(name, "file", "", exc.strerror or str(exc),
+                        "expected an existing, readable instance file")]
         ) from None
     digest = hashlib.sha256(raw).hexdigest()
     try:
@@ -101,13 +146,7 @@ def read_document(path: str | Path) -> LoadedFile:
         else:
             data = _core_schema_yaml().load(text)
     except Exception as exc:  # every parser error becomes an input error
-        message = " ".join(str(exc).split())
-        if "duplicate key" in message:
-            expected = "each key at most once in a mapping"
-        else:
-            expected = "a well-formed " + ("JSON" if suffix in JSON_SUFFIXES else "YAML 1.2")
-            expected += " document with no object tags"
-        raise InputError([InputIssue(name, "document", "", message, expected)]) from None
+        raise InputError([_parse_issue(name, exc, suffix in JSON_SUFFIXES)]) from None
     return LoadedFile(p, data, digest)
 
 

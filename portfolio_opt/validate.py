@@ -9,12 +9,13 @@ from __future__ import annotations
 import types
 import typing
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from .errors import MISSING, InputError, InputIssue
-from .instance import Instance
+from .instance import Contract, Horizon, Instance, Limits, Link, Market, Site, Source
 
 __all__ = ["check_instance", "validate_data"]
 
@@ -22,48 +23,153 @@ _ENTITY_LISTS = {"sites": "site", "sources": "source", "links": "link", "contrac
 
 
 def validate_data(data: Any, source: str = "<instance>") -> Instance:
-    """Validate a parsed document (dicts and lists) into an :class:`Instance`."""
+    """Validate a parsed document (dicts and lists) into an :class:`Instance`.
+
+    When the schema fails, the cross-entity rules still run on the entities that passed it,
+    so one run reports every problem, not one layer at a time.
+    """
     if not isinstance(data, dict):
         raise InputError(
             [InputIssue(source, "document", "", data, "expected a mapping of top-level keys")]
         )
+    issues = _python_names(data, source)
     try:
         instance = Instance.model_validate(data)
     except ValidationError as exc:
-        raise InputError([_translate(err, data, source) for err in exc.errors()]) from None
-    check_instance(instance, source)
+        issues += [_translate(err, data, source) for err in exc.errors()]
+        issues += _cross_issues(_Parts.from_document(data), source)
+        raise InputError(issues) from None
+    issues += _cross_issues(_Parts.of(instance), source)
+    if issues:
+        raise InputError(issues)
     return instance
 
 
 def check_instance(instance: Instance, source: str = "<instance>") -> None:
     """Cross-entity rules of the spec; raises :class:`InputError` with every issue found."""
+    issues = _cross_issues(_Parts.of(instance), source)
+    if issues:
+        raise InputError(issues)
+
+
+def _python_names(data: dict[str, Any], source: str) -> list[InputIssue]:
+    """``from_`` is the Python name of a link's ``from``; in a file it is an unknown key."""
+    links = data.get("links")
+    if not isinstance(links, list):
+        return []
+    return [
+        InputIssue(source, _entity(("links", i), data)[0], "from_", item["from_"],
+                   "unknown key (a typo must not change a plan); valid keys here: "
+                   + ", ".join(_allowed_keys(("links", i))))
+        for i, item in enumerate(links)
+        if isinstance(item, dict) and "from_" in item
+    ]
+
+
+@dataclass
+class _Parts:
+    """What the cross-entity rules look at: the entities that passed the schema.
+
+    ``unsure`` holds the ids of sites and sources that failed the schema, and
+    ``nodes_known`` is false when the list of nodes itself is unknown (a list missing or
+    malformed, an entry without an id): a reference to such a node is not reported, since
+    the problem is already reported where it is.
+    """
+
+    periods: int | None
+    market: Market | None
+    limits: Limits | None
+    sites: list[Site]
+    sources: list[Source]
+    links: list[Link]
+    contracts: list[Contract]
+    unsure: set[str] = field(default_factory=set)
+    nodes_known: bool = True
+
+    @classmethod
+    def of(cls, instance: Instance) -> _Parts:
+        return cls(instance.horizon.periods, instance.market, instance.limits,
+                   instance.sites, instance.sources, instance.links, instance.contracts)
+
+    @classmethod
+    def from_document(cls, data: dict[str, Any]) -> _Parts:
+        horizon = _valid(Horizon, data.get("horizon"))
+        limits = data.get("limits")
+        parts = cls(
+            periods=horizon.periods if horizon is not None else None,
+            market=_valid(Market, data.get("market")),
+            limits=Limits() if limits is None else _valid(Limits, limits),
+            sites=[], sources=[], links=[], contracts=[],
+        )
+        parts.nodes_known = isinstance(data.get("sites"), list)
+        for key, model, into in (("sites", Site, parts.sites),
+                                 ("sources", Source, parts.sources),
+                                 ("links", Link, parts.links),
+                                 ("contracts", Contract, parts.contracts)):
+            raw = data.get(key)
+            if not isinstance(raw, list):
+                parts.nodes_known &= raw is None or key in ("links", "contracts")
+                continue
+            for item in raw:
+                entity = _valid(model, item)
+                if entity is not None:
+                    into.append(entity)
+                elif key in ("sites", "sources"):
+                    ident = item.get("id") if isinstance(item, dict) else None
+                    if isinstance(ident, str) and ident:
+                        parts.unsure.add(ident)
+                    else:
+                        parts.nodes_known = False
+        return parts
+
+
+def _valid(model: type[Any], raw: Any) -> Any:
+    try:
+        return model.model_validate(raw)
+    except ValidationError:
+        return None
+
+
+def _cross_issues(parts: _Parts, source: str) -> list[InputIssue]:
+    """The rules that look at more than one field: series lengths, ids, references."""
     issues: list[InputIssue] = []
 
     def add(entity: str, field: str, value: Any, expected: str) -> None:
         issues.append(InputIssue(source, entity, field, value, expected))
 
-    periods = instance.horizon.periods
+    periods = parts.periods
 
     def series(entity: str, field: str, value: Any) -> None:
-        if isinstance(value, list) and len(value) != periods:
+        if periods is not None and isinstance(value, list) and len(value) != periods:
             add(entity, field, value,
                 f"expected one number or a list of exactly {periods} numbers "
                 f"(horizon.periods), not {len(value)}")
 
-    series("market", "hashprice_usd_per_ph_day", instance.market.hashprice_usd_per_ph_day)
-    if instance.limits.capex_budget_usd_per_period is not None:
+    if parts.market is not None:
+        series("market", "hashprice_usd_per_ph_day", parts.market.hashprice_usd_per_ph_day)
+    if parts.limits is not None and parts.limits.capex_budget_usd_per_period is not None:
         series("limits", "capex_budget_usd_per_period",
-               instance.limits.capex_budget_usd_per_period)
+               parts.limits.capex_budget_usd_per_period)
 
-    node_ids = Counter([s.id for s in instance.sites] + [r.id for r in instance.sources])
-    for node, count in node_ids.items():
-        if count > 1:
-            add(f"site/source '{node}'", "id", node,
-                f"ids must be unique across sites and sources; '{node}' is used {count} times")
-    site_ids = {s.id for s in instance.sites}
-    ai_sites = {s.id for s in instance.sites if s.ai is not None}
+    nodes = [("site", "sites", i, s.id) for i, s in enumerate(parts.sites)]
+    nodes += [("source", "sources", i, r.id) for i, r in enumerate(parts.sources)]
+    first_node: dict[str, str] = {}
+    for kind, key, i, node in nodes:
+        if node in first_node:
+            add(f"{kind} '{node}' ({key}[{i}])", "id", node,
+                f"expected an id used by no other site or source; {first_node[node]} "
+                f"already has id '{node}'")
+        else:
+            first_node[node] = f"{key}[{i}]"
+    node_ids = set(first_node)
+    site_ids = {s.id for s in parts.sites}
+    ai_sites = {s.id for s in parts.sites if s.ai is not None}
 
-    for site in instance.sites:
+    def unknown(node: str) -> bool:
+        """A reference to no node at all (not one whose own entry is already in error)."""
+        return parts.nodes_known and node not in node_ids and node not in parts.unsure
+
+    for site in parts.sites:
         ent = f"site '{site.id}'"
         if site.grid is not None:
             series(ent, "grid.price_usd_per_mwh", site.grid.price_usd_per_mwh)
@@ -78,21 +184,28 @@ def check_instance(instance: Instance, source: str = "<instance>") -> None:
                     f"{ai.existing_it_mw * ai.pue:g} MW, more than capacity_mw = "
                     f"{site.capacity_mw:g}; expected existing_it_mw <= "
                     f"{site.capacity_mw / ai.pue:g}")
-    for src in instance.sources:
+    for src in parts.sources:
         ent = f"source '{src.id}'"
         series(ent, "capacity_mw", src.capacity_mw)
         series(ent, "price_usd_per_mwh", src.price_usd_per_mwh)
 
-    link_ids = Counter(link.link_id for link in instance.links)
-    for i, link in enumerate(instance.links):
+    link_ids = Counter(link.link_id for link in parts.links)
+    first_link: dict[str, int] = {}
+    for i, link in enumerate(parts.links):
         lid = link.link_id
         ent = f"link '{lid}'" if link_ids[lid] == 1 else f"link '{lid}' (links[{i}])"
-        if link_ids[lid] > 1:
-            add(ent, "id", link.id if link.id is not None else MISSING,
-                f"link ids must be unique; '{lid}' is used {link_ids[lid]} times "
-                "(give parallel links their own ids)")
+        if lid in first_link:
+            j = first_link[lid]
+            how = (f"this link has no id, so its default id is '<from>-<to>' = '{lid}'"
+                   if link.id is None else f"this link's id is '{lid}'")
+            other = "" if parts.links[j].id is not None else " (as its default id)"
+            add(ent, "id", lid,
+                f"expected a link id used by no other link; {how}, and links[{j}] already "
+                f"has id '{lid}'{other}: give parallel links their own ids")
+        else:
+            first_link[lid] = i
         for end, node in (("from", link.from_), ("to", link.to)):
-            if node not in node_ids:
+            if unknown(node):
                 add(ent, end, node, f"expected a site or source id; known: {_few(node_ids)}")
         if link.from_ == link.to:
             add(ent, "to", link.to, "expected a node other than 'from' (no self-links)")
@@ -110,12 +223,18 @@ def check_instance(instance: Instance, source: str = "<instance>") -> None:
                     add(ent, name, getattr(link, name),
                         f"{name} belongs to power links; remove it from this fiber link")
 
-    contract_ids = Counter(c.id for c in instance.contracts)
-    for c in instance.contracts:
+    contract_ids = Counter(c.id for c in parts.contracts)
+    first_contract: dict[str, int] = {}
+    for i, c in enumerate(parts.contracts):
         ent = f"contract '{c.id}'"
         if contract_ids[c.id] > 1:
-            add(ent, "id", c.id, f"contract ids must be unique; used {contract_ids[c.id]} times")
-        if c.start_period > periods:
+            ent += f" (contracts[{i}])"
+        if c.id in first_contract:
+            add(ent, "id", c.id, f"expected a contract id used by no other contract; "
+                f"contracts[{first_contract[c.id]}] already has id '{c.id}'")
+        else:
+            first_contract[c.id] = i
+        if periods is not None and c.start_period > periods:
             add(ent, "start_period", c.start_period,
                 f"expected a period from 1 to {periods} (horizon.periods)")
         el = c.eligible
@@ -127,25 +246,30 @@ def check_instance(instance: Instance, source: str = "<instance>") -> None:
             continue
         if el.sites is not None:
             if not el.sites:
-                add(ent, "eligible.sites", [], "expected a non-empty list of AI site ids")
+                add(ent, "eligible.sites", [],
+                    f"expected a non-empty list of AI site ids; sites that can host AI: "
+                    f"{_few(ai_sites)}")
             for j, sid in enumerate(el.sites):
-                if sid not in site_ids:
-                    add(ent, f"eligible.sites[{j}]", sid,
-                        f"expected a site id; known: {_few(site_ids)}")
-                elif sid not in ai_sites:
+                if sid in ai_sites or sid in parts.unsure:
+                    continue
+                if sid in site_ids:
                     add(ent, f"eligible.sites[{j}]", sid,
                         f"site '{sid}' has no 'ai' block; sites that can host AI: "
                         f"{_few(ai_sites)}")
+                elif parts.nodes_known:
+                    add(ent, f"eligible.sites[{j}]", sid,
+                        f"expected the id of a site with an 'ai' block; sites that can host "
+                        f"AI: {_few(ai_sites)}")
             for sid, n in Counter(el.sites).items():
                 if n > 1:
                     add(ent, "eligible.sites", sid, f"each site at most once (listed {n} times)")
-        elif el.near is not None and el.near.site not in site_ids:
+        elif el.near is not None and el.near.site not in site_ids and (
+            el.near.site in node_ids or unknown(el.near.site)
+        ):
             add(ent, "eligible.near.site", el.near.site,
-                f"expected a site id (sources are not reference points); known: "
+                f"expected a site id (sources are not reference points); known sites: "
                 f"{_few(site_ids)}")
-
-    if issues:
-        raise InputError(issues)
+    return issues
 
 
 def _few(ids: Any, n: int = 8) -> str:
@@ -172,11 +296,13 @@ def _translate(err: Any, data: dict[str, Any], source: str) -> InputIssue:
     if kind == "missing":
         expected = "this key is required"
         value = MISSING
-    elif kind == "extra_forbidden":
+    elif kind in ("extra_forbidden", "invalid_key"):
         allowed = _allowed_keys(loc[:-1])
         expected = "unknown key (a typo must not change a plan); valid keys here: " + (
             ", ".join(allowed) if allowed else "(none)"
         )
+        if kind == "invalid_key":  # a key that is not a string, e.g. `1: x`
+            field, value = _join(field_loc[:-1]), loc[-1]
     elif kind in ("model_type", "dict_type", "model_attributes_type"):
         expected = "expected a mapping"
     elif kind == "list_type":
@@ -201,8 +327,12 @@ def _entity(loc: tuple[Any, ...], data: dict[str, Any]) -> tuple[str, tuple[Any,
         name = None
         if isinstance(item, dict):
             if head == "links":
-                ident = item.get("id") or f"{item.get('from')}-{item.get('to')}"
-                name = ident if isinstance(ident, str) else None
+                ident, ends = item.get("id"), (item.get("from"), item.get("to"))
+                if not (isinstance(ident, str) and ident) and all(
+                    isinstance(end, str) and end for end in ends
+                ):
+                    ident = f"{ends[0]}-{ends[1]}"  # the default id
+                name = ident if isinstance(ident, str) and ident else None
             elif isinstance(item.get("id"), str) and item.get("id"):
                 name = item["id"]
         label = f"{kind} '{name}'" if name else f"{head}[{loc[1]}]"

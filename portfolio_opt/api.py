@@ -1,0 +1,111 @@
+"""The library's entry points: load, build, solve, explain. The CLI calls these."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .constants import Status
+from .instance import Instance
+from .loader import read_document
+from .results import Result, extract_tables
+from .validate import check_instance, validate_data
+
+__all__ = ["Model", "build", "solve"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Model:
+    """A built model ready to solve: the validated instance, its data and the Pyomo model."""
+
+    instance: Instance
+    data: Any  # portfolio_opt.model.ModelData
+    pyomo: Any  # pyomo ConcreteModel
+    build_seconds: float
+    instance_sha256: str | None
+
+
+def _coerce(source: str | Path | Instance | dict[str, Any]) -> tuple[Instance, str | None]:
+    if isinstance(source, Instance):
+        check_instance(source, f"<instance {source.name}>")
+        text = source.model_dump_json(by_alias=True, exclude_none=True)
+        return source, hashlib.sha256(text.encode()).hexdigest()
+    if isinstance(source, dict):
+        text = json.dumps(source, sort_keys=True, default=str)
+        return validate_data(source, "<dict>"), hashlib.sha256(text.encode()).hexdigest()
+    loaded = read_document(source)
+    return validate_data(loaded.data, str(source)), loaded.sha256
+
+
+def build(source: str | Path | Instance | dict[str, Any]) -> Model:
+    """Validate and build the Pyomo model (no solve)."""
+    from .model import build_model, prepare
+
+    instance, sha = _coerce(source)
+    t0 = time.perf_counter()
+    data = prepare(instance)
+    model = build_model(data)
+    return Model(instance, data, model, time.perf_counter() - t0, sha)
+
+
+def solve(
+    source: str | Path | Instance | dict[str, Any],
+    *,
+    profile: str | Path = "default",
+    time_limit: float | None = None,
+    mip_gap: float | None = None,
+    threads: int | None = None,
+) -> Result:
+    """Solve an instance (a file path, an :class:`Instance` or a plain dict).
+
+    Never silent about non-optimal outcomes: ``result.status``, ``result.mip_gap`` and
+    ``result.message`` say what happened. Raises :class:`InputError` for invalid input.
+    """
+    from .model import MONEY_SCALE
+    from .solver import PersistentHighs, solver_options
+
+    options = solver_options(profile, time_limit=time_limit, mip_gap=mip_gap, threads=threads)
+    built = build(source)
+    engine = PersistentHighs(built.pyomo)
+    outcome = engine.solve(options)
+    result = Result(
+        status=outcome.status,
+        objective_npv_usd=None,
+        mip_gap=outcome.mip_gap,
+        objective_bound_usd=None if outcome.bound is None else outcome.bound * MONEY_SCALE,
+        solver="highs",
+        solver_version=engine.version,
+        solve_seconds=outcome.solve_seconds,
+        build_seconds=built.build_seconds,
+        instance_sha256=built.instance_sha256,
+        instance_name=built.instance.name,
+        termination=outcome.termination,
+        extra={"handoff_seconds": round(engine.handoff_seconds, 6),
+               "solver_profile": str(profile), "solver_options": options},
+    )
+    if outcome.status.has_plan:
+        tables = extract_tables(built.pyomo, built.data)
+        for key, df in tables.items():
+            setattr(result, key, df)
+        result.objective_npv_usd = float(tables["cashflows"]["discounted"].sum())
+        if outcome.status == Status.FEASIBLE:
+            result.message = (
+                f"stopped by a limit ({outcome.termination}) with a feasible plan; "
+                f"relative gap {outcome.mip_gap}"
+            )
+    elif outcome.status == Status.INFEASIBLE:
+        from .diagnose import explain_infeasible
+
+        result.message = explain_infeasible(built, engine, options)
+    elif outcome.status == Status.TIME_LIMIT_NO_SOLUTION:
+        result.message = f"no feasible plan found within the limits ({outcome.termination})"
+    else:
+        result.message = f"HiGHS ended with status '{outcome.termination}'"
+    return result

@@ -1,0 +1,66 @@
+"""Statuses, exit codes, output file names and columns: defined once, used everywhere."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = [
+    "ACCEPT_TOL",
+    "CASHFLOW_COLUMNS",
+    "CONTRACT_COLUMNS",
+    "CONTRACT_SITE_PERIOD_COLUMNS",
+    "EXIT_CODES",
+    "FLOW_COLUMNS",
+    "OUTPUT_FILES",
+    "SITE_PERIOD_COLUMNS",
+    "Status",
+]
+
+
+class Status(StrEnum):
+    """Outcome of a solve, as written to summary.json."""
+
+    OPTIMAL = "optimal"
+    FEASIBLE = "feasible"  # a plan, stopped by a limit before proving the gap
+    INFEASIBLE = "infeasible"  # only possible through committed contracts
+    TIME_LIMIT_NO_SOLUTION = "time_limit_no_solution"
+    ERROR = "error"
+
+    @property
+    def has_plan(self) -> bool:
+        return self in (Status.OPTIMAL, Status.FEASIBLE)
+
+
+EXIT_CODES = {
+    Status.OPTIMAL: 0,
+    Status.FEASIBLE: 0,
+    Status.INFEASIBLE: 3,
+    Status.TIME_LIMIT_NO_SOLUTION: 4,
+    Status.ERROR: 4,
+}
+EXIT_INPUT_ERROR = 2
+
+# A contract is reported accepted above this IT MW; a site serves above it too.
+ACCEPT_TOL = 1e-6
+
+SITE_PERIOD_COLUMNS = [
+    "site", "period", "year", "btc_mw", "btc_bought_mw", "halls_started",
+    "ai_reserved_it_mw", "ai_available_it_mw", "ai_served_it_mw", "grid_import_mw",
+    "gross_load_mw",
+]
+CONTRACT_COLUMNS = ["contract", "tenant", "accepted", "it_mw", "sites", "npv_usd", "committed"]
+CONTRACT_SITE_PERIOD_COLUMNS = ["contract", "site", "period", "it_mw"]
+FLOW_COLUMNS = ["link", "from", "to", "period", "flow_mw"]
+CASHFLOW_COLUMNS = [
+    "period", "year", "btc_revenue", "ai_revenue", "energy_cost", "opex", "capex", "net",
+    "discounted",
+]
+
+OUTPUT_FILES = {
+    "summary": "summary.json",
+    "site_periods": "site_periods.csv",
+    "contracts": "contracts.csv",
+    "contract_site_periods": "contract_site_periods.csv",
+    "flows": "flows.csv",
+    "cashflows": "cashflows.csv",
+}

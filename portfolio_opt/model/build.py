@@ -1,0 +1,75 @@
+"""One function builds the model, in a fixed order: sets, variables, constraints, objective."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import pyomo.environ as pyo
+
+from .constraints import (
+    define_ai_first_hall_constraints,
+    define_ai_hall_limit_constraints,
+    define_btc_expansion_constraints,
+    define_btc_fleet_constraints,
+    define_capex_budget_constraints,
+    define_contract_serve_constraints,
+    define_contract_sites_constraints,
+    define_contract_size_constraints,
+    define_max_contracts_constraints,
+    define_power_balance_constraints,
+    define_site_ai_capacity_constraints,
+    define_site_envelope_constraints,
+    define_tenant_share_constraints,
+)
+from .data import ModelData
+from .objective import define_objective
+from .variables import define_sets, define_variables
+
+__all__ = ["CONSTRAINT_FAMILIES", "build_model"]
+
+Family = Callable[[pyo.ConcreteModel, ModelData], None]
+
+# The order is fixed; each family reads only sets, variables and the data.
+CONSTRAINT_FAMILIES: tuple[Family, ...] = (
+    define_btc_fleet_constraints,
+    define_btc_expansion_constraints,
+    define_ai_hall_limit_constraints,
+    define_ai_first_hall_constraints,
+    define_contract_size_constraints,
+    define_contract_serve_constraints,
+    define_contract_sites_constraints,
+    define_site_ai_capacity_constraints,
+    define_site_envelope_constraints,
+    define_power_balance_constraints,
+    define_capex_budget_constraints,
+    define_tenant_share_constraints,
+    define_max_contracts_constraints,
+)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    # Pyomo creates many small cyclic objects; collecting during the build is wasted work.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def build_model(data: ModelData, extra: Family | None = None) -> pyo.ConcreteModel:
+    """Build the Pyomo MILP for prepared data. ``extra`` may add user constraints last."""
+    with _gc_paused():
+        m = pyo.ConcreteModel(name=data.instance.name)
+        define_sets(m, data)
+        define_variables(m, data)
+        for family in CONSTRAINT_FAMILIES:
+            family(m, data)
+        if extra is not None:
+            extra(m, data)
+        define_objective(m, data)
+    return m

@@ -1,0 +1,255 @@
+"""Constraint families, one function each, named and written as in docs/formulation.md.
+
+Symbols: F_s fleet MW, X_s expansion max MW, E_s existing IT MW, B_s block IT MW,
+N_s most halls, L_s lead time, P^b_s / P^a_s BTC / AI PUE, Q_s site capacity MW,
+m_c / M_c contract IT MW range, k_c max sites, U_cs = min(M_c, E_s + B_s N_s).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import pyomo.environ as pyo
+
+from .data import MONEY_SCALE, ModelData
+from .expressions import available, capex, fleet, reserved
+
+__all__ = [
+    "define_ai_first_hall_constraints",
+    "define_ai_hall_limit_constraints",
+    "define_btc_expansion_constraints",
+    "define_btc_fleet_constraints",
+    "define_capex_budget_constraints",
+    "define_contract_serve_constraints",
+    "define_contract_sites_constraints",
+    "define_contract_size_constraints",
+    "define_max_contracts_constraints",
+    "define_power_balance_constraints",
+    "define_site_ai_capacity_constraints",
+    "define_site_envelope_constraints",
+    "define_tenant_share_constraints",
+]
+
+
+def define_btc_fleet_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """btc_fleet[s,t]:  btc_mw[s,t] <= F_s + sum_{tau <= t} buy_mw[s,tau]."""
+    m.btc_fleet = pyo.Constraint(
+        m.S_btc, m.T, rule=lambda m, s, t: m.btc_mw[s, t] <= fleet(m, d, s, t)
+    )
+
+
+def define_btc_expansion_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """btc_expansion[s]:  sum_t buy_mw[s,t] <= X_s."""
+
+    def rule(m: pyo.ConcreteModel, s: str) -> Any:
+        x = d.btc(s).expansion
+        assert x is not None
+        return pyo.quicksum((m.buy_mw[s, t] for t in m.T)) <= x.max_mw
+
+    m.btc_expansion = pyo.Constraint(m.S_exp, rule=rule)
+
+
+def define_ai_hall_limit_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """ai_hall_limit[s]:  sum_t halls[s,t] <= N_s = floor((max_it_mw - E_s) / B_s + 1e-9)."""
+    m.ai_hall_limit = pyo.Constraint(
+        m.S_hall,
+        rule=lambda m, s: pyo.quicksum((m.halls[s, t] for t in m.T))
+        <= d.hall_max[s],
+    )
+
+
+def define_ai_first_hall_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """Site enablement, for sites paying fixed_capex_usd (E_s = 0, F^fix_s > 0):
+
+    ai_first_hall_once[s]:  sum_t first_hall[s,t] <= 1
+    ai_first_hall_link[s,t]:  halls[s,t] <= N_s * sum_{tau <= t} first_hall[s,tau]
+    """
+    m.ai_first_hall_once = pyo.Constraint(
+        m.S_fix, rule=lambda m, s: pyo.quicksum(m.first_hall[s, t] for t in m.T) <= 1
+    )
+    m.ai_first_hall_link = pyo.Constraint(
+        m.S_fix,
+        m.T,
+        rule=lambda m, s, t: m.halls[s, t]
+        <= d.hall_max[s] * pyo.quicksum(m.first_hall[s, tau] for tau in m.T if tau <= t),
+    )
+
+
+def define_contract_size_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """contract_min[c]:  it_mw[c] >= m_c accept[c];  contract_max[c]:  it_mw[c] <= M_c accept[c]."""
+    m.contract_min = pyo.Constraint(
+        m.C, rule=lambda m, c: m.it_mw[c] >= d.contracts[c].it_mw.min * m.accept[c]
+    )
+    m.contract_max = pyo.Constraint(
+        m.C, rule=lambda m, c: m.it_mw[c] <= d.contracts[c].it_mw.max * m.accept[c]
+    )
+
+
+def define_contract_serve_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """contract_serve[c,t]:  sum_{s in eligible(c)} serve[c,s,t] = it_mw[c], t in term(c)."""
+    m.contract_serve = pyo.Constraint(
+        m.CT,
+        rule=lambda m, c, t: pyo.quicksum(
+            (m.serve[c, s, t] for s in d.eligible[c])
+        )
+        == m.it_mw[c],
+    )
+
+
+def define_contract_sites_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """At most k_c sites serve contract c over its term (only where |eligible(c)| > k_c).
+
+    contract_site_use[c,s,t]:  serve[c,s,t] <= U_cs uses[c,s]
+    contract_site_count[c]:    sum_s uses[c,s] <= k_c accept[c]
+    Valid inequalities that tighten the relaxation without cutting off any plan:
+    contract_site_needed[c]:   sum_s uses[c,s] >= accept[c]               (m_c > 0)
+    contract_site_floor[c,s,t]: serve[c,s,t] >= m_c uses[c,s]             (k_c = 1)
+    """
+    cst = [(c, s, t) for (c, s, t) in m.CST if c in d.uses_contracts]
+
+    def upper(c: str, s: str) -> float:
+        return min(d.contracts[c].it_mw.max, d.available_upper(s))
+
+    m.contract_site_use = pyo.Constraint(
+        cst, rule=lambda m, c, s, t: m.serve[c, s, t] <= upper(c, s) * m.uses[c, s]
+    )
+    m.contract_site_count = pyo.Constraint(
+        m.C_uses,
+        rule=lambda m, c: pyo.quicksum(m.uses[c, s] for s in d.eligible[c])
+        <= d.contracts[c].max_sites * m.accept[c],
+    )
+    needed = [c for c in d.uses_contracts if d.contracts[c].it_mw.min > 0]
+    m.contract_site_needed = pyo.Constraint(
+        needed, rule=lambda m, c: pyo.quicksum(m.uses[c, s] for s in d.eligible[c]) >= m.accept[c]
+    )
+    single = [
+        (c, s, t) for (c, s, t) in cst
+        if d.contracts[c].max_sites == 1 and d.contracts[c].it_mw.min > 0
+    ]
+    m.contract_site_floor = pyo.Constraint(
+        single,
+        rule=lambda m, c, s, t: m.serve[c, s, t] >= d.contracts[c].it_mw.min * m.uses[c, s],
+    )
+
+
+def _served_at(d: ModelData, m: pyo.ConcreteModel) -> dict[tuple[str, int], list[Any]]:
+    by_site: dict[tuple[str, int], list[Any]] = defaultdict(list)
+    for c, s, t in m.CST:
+        by_site[s, t].append(m.serve[c, s, t])
+    return by_site
+
+
+def define_site_ai_capacity_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """site_ai_capacity[s,t]:  sum_c serve[c,s,t] <= available[s,t]."""
+    served = _served_at(d, m)
+    keys = [(s, t) for s in d.ai_sites for t in d.periods if served.get((s, t))]
+    m.site_ai_capacity = pyo.Constraint(
+        keys,
+        rule=lambda m, s, t: pyo.quicksum(served[s, t]) <= available(m, d, s, t),
+    )
+
+
+def define_site_envelope_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """site_envelope[s,t]:  P^b_s btc_mw[s,t] + P^a_s reserved[s,t] <= Q_s."""
+    btc = set(d.btc_sites)
+    halls = set(d.hall_sites)
+    keys = [(s, t) for s in d.sites if s in btc or s in halls for t in d.periods]
+
+    def rule(m: pyo.ConcreteModel, s: str, t: int) -> Any:
+        load: Any = 0.0
+        if s in btc:
+            load = d.btc(s).pue * m.btc_mw[s, t]
+        if s in d.hall_max:
+            load = load + d.ai(s).pue * reserved(m, d, s, t)
+        return load <= d.sites[s].capacity_mw
+
+    m.site_envelope = pyo.Constraint(keys, rule=rule)
+
+
+def define_power_balance_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """power_balance[n,t] at every site and source:
+
+    supply[n,t] + sum_{a into n} (1 - loss_a) flow_mw[a,t] - sum_{a out of n} flow_mw[a,t]
+        = P^b_n btc_mw[n,t] + P^a_n sum_c serve[c,n,t]      (sites)
+        = 0                                                  (sources)
+    with supply = grid_mw (sites with grid), gen_mw (sources), 0 otherwise.
+    """
+    into: dict[str, list[int]] = defaultdict(list)
+    out: dict[str, list[int]] = defaultdict(list)
+    for a, arc in enumerate(d.arcs):
+        out[arc.tail].append(a)
+        into[arc.head].append(a)
+    served = _served_at(d, m)
+    grid = set(d.grid_price)
+    sources = set(d.sources)
+    btc = set(d.btc_sites)
+
+    def has_terms(n: str) -> bool:
+        served_here = any(served.get((n, t)) for t in d.periods)
+        return bool(into[n] or out[n] or n in grid or n in sources or n in btc or served_here)
+
+    nodes = [n for n in [*d.sites, *d.sources] if has_terms(n)]
+
+    def rule(m: pyo.ConcreteModel, n: str, t: int) -> Any:
+        terms: list[Any] = []
+        if n in grid:
+            terms.append(m.grid_mw[n, t])
+        if n in sources:
+            terms.append(m.gen_mw[n, t])
+        terms += [(1.0 - d.arcs[a].loss) * m.flow_mw[a, t] for a in into[n]]
+        terms += [-m.flow_mw[a, t] for a in out[n]]
+        if n in btc:
+            terms.append(-d.btc(n).pue * m.btc_mw[n, t])
+        if served.get((n, t)):
+            pue = d.ai(n).pue
+            terms += [-pue * v for v in served[n, t]]
+        if not terms:
+            return pyo.Constraint.Skip
+        return pyo.quicksum(terms) == 0
+
+    m.power_balance = pyo.Constraint(nodes, m.T, rule=rule)
+
+
+def define_capex_budget_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """capex_budget:  sum_t capex[t] <= budget;  capex_budget_period[t]:  capex[t] <= budget_t.
+
+    (capex in MUSD, undiscounted.)
+    """
+    lim = d.instance.limits
+    if not (d.hall_sites or d.exp_sites):
+        return  # nothing can be built: every budget holds trivially
+    if lim.capex_budget_usd is not None:
+        m.capex_budget = pyo.Constraint(
+            expr=pyo.quicksum((capex(m, d, t) for t in m.T))
+            <= lim.capex_budget_usd / MONEY_SCALE
+        )
+    if lim.capex_budget_usd_per_period is not None:
+        per = dict(zip(d.periods, d.instance.series(lim.capex_budget_usd_per_period), strict=True))
+        m.capex_budget_period = pyo.Constraint(
+            m.T, rule=lambda m, t: capex(m, d, t) <= per[t] / MONEY_SCALE
+        )
+
+
+def define_tenant_share_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """tenant_share[k]:  sum_{c of k} it_mw[c] <= sigma * sum_c it_mw[c]."""
+    share = d.instance.limits.max_tenant_share
+    if share is None or share >= 1.0 or not d.contracts:
+        return
+    tenants: dict[str, list[str]] = defaultdict(list)
+    for c, con in d.contracts.items():
+        tenants[con.tenant].append(c)
+    m.K = pyo.Set(initialize=list(tenants), ordered=True)
+    m.tenant_share = pyo.Constraint(
+        m.K,
+        rule=lambda m, k: pyo.quicksum(m.it_mw[c] for c in tenants[k])
+        <= share * pyo.quicksum(m.it_mw[c] for c in m.C),
+    )
+
+
+def define_max_contracts_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """max_contracts:  sum_c accept[c] <= n_max."""
+    cap = d.instance.limits.max_contracts
+    if cap is None or not d.contracts:
+        return
+    m.max_contracts = pyo.Constraint(expr=pyo.quicksum(m.accept[c] for c in m.C) <= cap)

@@ -1,0 +1,166 @@
+"""Model data: the instance turned into index sets and per-period coefficients.
+
+Everything here is plain Python/numpy, computed once; the Pyomo model only reads it.
+Money is kept in USD here; the model divides by :data:`MONEY_SCALE` (MUSD inside the model).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from ..graph import Arc, Network, build_network
+from ..instance import AI, BTC, Contract, Instance, Site
+
+__all__ = ["MONEY_SCALE", "ModelData", "prepare"]
+
+MONEY_SCALE = 1e6  # USD per model money unit (MUSD)
+HALL_FLOOR_EPS = 1e-9
+
+
+@dataclass
+class ModelData:
+    instance: Instance
+    network: Network
+    periods: list[int]
+    ypp: float
+    days: float  # D = 365 * ypp
+    hours: float  # H = 8760 * ypp
+    disc_op: dict[int, float]  # (1+r)^-(t*ypp), operating cash at end of period t
+    disc_cap: dict[int, float]  # (1+r)^-((t-1)*ypp), capex at start of period t
+    hashprice: dict[int, float]
+    sites: dict[str, Site]
+    sources: list[str]
+    grid_price: dict[str, dict[int, float]]
+    source_cap: dict[str, dict[int, float]]
+    source_price: dict[str, dict[int, float]]
+    btc_sites: list[str]
+    exp_sites: list[str]
+    ai_sites: list[str]
+    hall_max: dict[str, int]
+    hall_sites: list[str]  # AI sites that may start at least one hall
+    fixed_capex_sites: list[str]  # hall sites that pay fixed_capex_usd on the first hall
+    btc_revenue: dict[tuple[str, int], float]  # USD per hashing MW in period t
+    contracts: dict[str, Contract]
+    active: dict[str, list[int]]  # contract -> active periods (term clipped to the horizon)
+    eligible: dict[str, tuple[str, ...]]
+    ai_revenue: dict[tuple[str, int], float]  # USD per served IT MW of contract c in t
+    arcs: tuple[Arc, ...]
+    uses_contracts: list[str] = field(default_factory=list)  # contracts needing site binaries
+
+    def btc(self, s: str) -> BTC:
+        b = self.sites[s].btc
+        assert b is not None
+        return b
+
+    def ai(self, s: str) -> AI:
+        a = self.sites[s].ai
+        assert a is not None
+        return a
+
+    def btc_upper(self, s: str) -> float:
+        """Most ASIC MW that can ever hash at s (fleet + expansion, within the envelope)."""
+        b = self.btc(s)
+        fleet = b.fleet_mw + (b.expansion.max_mw if b.expansion else 0.0)
+        room = self.sites[s].capacity_mw
+        if self.sites[s].ai is not None:
+            room -= self.ai(s).existing_it_mw * self.ai(s).pue
+        return max(0.0, min(fleet, room / b.pue))
+
+    def available_upper(self, s: str) -> float:
+        a = self.ai(s)
+        return a.existing_it_mw + a.block_it_mw * self.hall_max[s]
+
+
+def prepare(instance: Instance, network: Network | None = None) -> ModelData:
+    """Derive index sets and coefficients from a validated instance."""
+    net = network or build_network(instance)
+    h = instance.horizon
+    periods = list(range(1, h.periods + 1))
+    ypp = h.years_per_period
+    r = h.discount_rate
+    series = instance.series
+    hashprice = dict(zip(periods, series(instance.market.hashprice_usd_per_ph_day), strict=True))
+    sites = {s.id: s for s in instance.sites}
+    days = 365.0 * ypp
+
+    hall_max: dict[str, int] = {}
+    for s in instance.sites:
+        if s.ai is None:
+            continue
+        a = s.ai
+        by_max = math.floor((a.max_it_mw - a.existing_it_mw) / a.block_it_mw + HALL_FLOOR_EPS)
+        # The envelope alone already bounds halls: a valid, tighter integer bound.
+        room = s.capacity_mw - a.existing_it_mw * a.pue
+        by_envelope = math.floor(room / (a.block_it_mw * a.pue) + HALL_FLOOR_EPS)
+        hall_max[s.id] = max(0, min(by_max, by_envelope))
+
+    btc_revenue = {}
+    for s in instance.sites:
+        if s.btc is None:
+            continue
+        b = s.btc
+        for t in periods:
+            btc_revenue[s.id, t] = hashprice[t] * (1000.0 / b.efficiency_j_per_th) * b.uptime * days
+
+    contracts = {c.id: c for c in instance.contracts}
+    active = {
+        c.id: [t for t in periods if c.start_period <= t < c.start_period + c.term_periods]
+        for c in instance.contracts
+    }
+    ai_revenue = {
+        (c.id, t): c.rate_usd_per_kw_month
+        * (1.0 + c.escalator) ** ((t - c.start_period) * ypp)
+        * 12000.0
+        * ypp
+        for c in instance.contracts
+        for t in active[c.id]
+    }
+    hall_sites = [s for s, n in hall_max.items() if n >= 1]
+    data = ModelData(
+        instance=instance,
+        network=net,
+        periods=periods,
+        ypp=ypp,
+        days=days,
+        hours=8760.0 * ypp,
+        disc_op={t: (1.0 + r) ** (-(t * ypp)) for t in periods},
+        disc_cap={t: (1.0 + r) ** (-((t - 1) * ypp)) for t in periods},
+        hashprice=hashprice,
+        sites=sites,
+        sources=[src.id for src in instance.sources],
+        grid_price={
+            s.id: dict(zip(periods, series(s.grid.price_usd_per_mwh), strict=True))
+            for s in instance.sites
+            if s.grid is not None
+        },
+        source_cap={
+            src.id: dict(zip(periods, series(src.capacity_mw), strict=True))
+            for src in instance.sources
+        },
+        source_price={
+            src.id: dict(zip(periods, series(src.price_usd_per_mwh), strict=True))
+            for src in instance.sources
+        },
+        btc_sites=[s.id for s in instance.sites if s.btc is not None],
+        exp_sites=[s.id for s in instance.sites if s.btc is not None and s.btc.expansion],
+        ai_sites=list(hall_max),
+        hall_max=hall_max,
+        hall_sites=hall_sites,
+        fixed_capex_sites=[
+            s for s in hall_sites
+            if sites[s].ai is not None
+            and sites[s].ai.fixed_capex_usd > 0  # type: ignore[union-attr]
+            and sites[s].ai.existing_it_mw == 0  # type: ignore[union-attr]
+        ],
+        btc_revenue=btc_revenue,
+        contracts=contracts,
+        active=active,
+        eligible=dict(net.eligible),
+        ai_revenue=ai_revenue,
+        arcs=net.arcs,
+    )
+    data.uses_contracts = [
+        c.id for c in instance.contracts if len(data.eligible[c.id]) > c.max_sites
+    ]
+    return data

@@ -1,0 +1,57 @@
+"""The objective: maximise NPV (in MUSD inside the model).
+
+NPV = sum_t [ (BTC_t + AI_t - ENERGY_t - OPEX_t) * delta^op_t - CAPEX_t * delta^cap_t ]
+with delta^op_t = (1+r)^-(t*ypp) and delta^cap_t = (1+r)^-((t-1)*ypp).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyomo.environ as pyo
+
+from .data import MONEY_SCALE, ModelData
+from .expressions import available, capex
+
+__all__ = ["define_objective", "operating_cash"]
+
+
+def operating_cash(m: pyo.ConcreteModel, d: ModelData, t: int) -> Any:
+    """BTC_t + AI_t - ENERGY_t - OPEX_t of period t, in MUSD (undiscounted).
+
+    BTC_t    = sum_s h_t (1000 / e_s) u_s D btc_mw[s,t]
+    AI_t     = sum_{c,s} rho_c (1+g_c)^((t - t0_c) ypp) 12000 ypp serve[c,s,t]
+    ENERGY_t = H ( sum_s p_st grid_mw[s,t] + sum_r p_rt gen_mw[r,t] )
+    OPEX_t   = ypp sum_s ( o^b_s btc_mw[s,t] + o^a_s available[s,t] )
+    """
+    k = 1.0 / MONEY_SCALE
+    terms: list[Any] = []
+    for s in d.btc_sites:
+        b = d.btc(s)
+        coef = d.btc_revenue[s, t] - d.ypp * b.opex_usd_per_mw_year
+        terms.append(coef * k * m.btc_mw[s, t])
+    for c, s, tt in m.CST:
+        if tt == t:
+            terms.append(d.ai_revenue[c, t] * k * m.serve[c, s, t])
+    for s, price in d.grid_price.items():
+        terms.append(-d.hours * price[t] * k * m.grid_mw[s, t])
+    for r in d.sources:
+        terms.append(-d.hours * d.source_price[r][t] * k * m.gen_mw[r, t])
+    for s in d.ai_sites:
+        o = d.ai(s).opex_usd_per_it_mw_year
+        if o:
+            terms.append(-d.ypp * o * k * available(m, d, s, t))
+    return pyo.quicksum(terms)
+
+
+def define_objective(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """npv:  max sum_t operating_cash_t delta^op_t - capex_t delta^cap_t   (MUSD)."""
+    m.npv = pyo.Objective(
+        expr=pyo.quicksum(
+            (
+                d.disc_op[t] * operating_cash(m, d, t) - d.disc_cap[t] * capex(m, d, t)
+                for t in d.periods
+            )
+        ),
+        sense=pyo.maximize,
+    )

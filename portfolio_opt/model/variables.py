@@ -1,0 +1,67 @@
+"""Decision variables, sparse: each exists only where the instance gives it meaning.
+
+Names and symbols follow docs/formulation.md. Bounds come from the data (no arbitrary big-M).
+"""
+
+from __future__ import annotations
+
+import pyomo.environ as pyo
+
+from .data import ModelData
+
+__all__ = ["define_sets", "define_variables"]
+
+
+def define_sets(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """Index sets: T periods, S sites, R sources, A arcs, C contracts and the sparse pairs."""
+    m.T = pyo.Set(initialize=d.periods, ordered=True)
+    m.S = pyo.Set(initialize=list(d.sites), ordered=True)
+    m.S_btc = pyo.Set(initialize=d.btc_sites, ordered=True)
+    m.S_exp = pyo.Set(initialize=d.exp_sites, ordered=True)
+    m.S_ai = pyo.Set(initialize=d.ai_sites, ordered=True)
+    m.S_hall = pyo.Set(initialize=d.hall_sites, ordered=True)
+    m.S_fix = pyo.Set(initialize=d.fixed_capex_sites, ordered=True)
+    m.S_grid = pyo.Set(initialize=list(d.grid_price), ordered=True)
+    m.R = pyo.Set(initialize=d.sources, ordered=True)
+    m.A = pyo.Set(initialize=list(range(len(d.arcs))), ordered=True)
+    m.C = pyo.Set(initialize=list(d.contracts), ordered=True)
+    m.C_uses = pyo.Set(initialize=d.uses_contracts, ordered=True)
+    m.CT = pyo.Set(dimen=2, ordered=True,
+                   initialize=[(c, t) for c in d.contracts for t in d.active[c]])
+    m.CS = pyo.Set(dimen=2, ordered=True,
+                   initialize=[(c, s) for c in d.contracts for s in d.eligible[c]])
+    m.CS_uses = pyo.Set(dimen=2, ordered=True,
+                        initialize=[(c, s) for c in d.uses_contracts for s in d.eligible[c]])
+    m.CST = pyo.Set(dimen=3, ordered=True, initialize=[
+        (c, s, t) for c in d.contracts for s in d.eligible[c] for t in d.active[c]
+    ])
+
+
+def define_variables(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """Variables with data-derived bounds (MW, IT MW, counts, binaries)."""
+    m.btc_mw = pyo.Var(m.S_btc, m.T, domain=pyo.NonNegativeReals,
+                       bounds=lambda _m, s, t: (0.0, d.btc_upper(s)))
+    m.buy_mw = pyo.Var(m.S_exp, m.T, domain=pyo.NonNegativeReals,
+                       bounds=lambda _m, s, t: (0.0, d.btc(s).expansion.max_mw))  # type: ignore[union-attr]
+    m.halls = pyo.Var(m.S_hall, m.T, domain=pyo.NonNegativeIntegers,
+                      bounds=lambda _m, s, t: (0, d.hall_max[s]))
+    m.first_hall = pyo.Var(m.S_fix, m.T, domain=pyo.Binary)
+    m.accept = pyo.Var(m.C, domain=pyo.Binary)
+    m.it_mw = pyo.Var(m.C, domain=pyo.NonNegativeReals,
+                      bounds=lambda _m, c: (0.0, d.contracts[c].it_mw.max))
+    m.serve = pyo.Var(m.CST, domain=pyo.NonNegativeReals,
+                      bounds=lambda _m, c, s, t: (0.0, _serve_upper(d, c, s)))
+    m.uses = pyo.Var(m.CS_uses, domain=pyo.Binary)
+    m.grid_mw = pyo.Var(m.S_grid, m.T, domain=pyo.NonNegativeReals,
+                        bounds=lambda _m, s, t: (0.0, d.sites[s].grid.capacity_mw))  # type: ignore[union-attr]
+    m.gen_mw = pyo.Var(m.R, m.T, domain=pyo.NonNegativeReals,
+                       bounds=lambda _m, r, t: (0.0, d.source_cap[r][t]))
+    m.flow_mw = pyo.Var(m.A, m.T, domain=pyo.NonNegativeReals,
+                        bounds=lambda _m, a, t: (0.0, d.arcs[a].capacity_mw))
+    for c, con in d.contracts.items():
+        if con.committed:
+            m.accept[c].fix(1)
+
+
+def _serve_upper(d: ModelData, c: str, s: str) -> float:
+    return min(d.contracts[c].it_mw.max, d.available_upper(s))

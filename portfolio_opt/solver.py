@@ -1,0 +1,186 @@
+"""HiGHS through Pyomo's persistent interface: option profiles, one solve, status mapping.
+
+A profile is a YAML mapping of HiGHS option names to values (plus ``description``), kept as
+data in ``solvers/``. ``--time-limit``, ``--mip-gap`` and ``--threads`` override it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .constants import Status
+from .errors import InputError, InputIssue, SolverError
+
+__all__ = ["PersistentHighs", "SolveOutcome", "load_profile", "profile_names", "solver_options"]
+
+log = logging.getLogger(__name__)
+
+_PACKAGED = Path(__file__).parent / "_profiles"
+_SOURCE_TREE = Path(__file__).resolve().parent.parent / "solvers"
+
+
+def _profile_dir() -> Path:
+    return _PACKAGED if _PACKAGED.is_dir() else _SOURCE_TREE
+
+
+def profile_names() -> list[str]:
+    return sorted(p.stem for p in _profile_dir().glob("*.yaml"))
+
+
+def load_profile(name_or_path: str | Path) -> dict[str, Any]:
+    """A profile by name (``default``, ``fast``, ``exact``) or by path to a YAML file."""
+    from .loader import read_document
+
+    p = Path(name_or_path)
+    if p.suffix.lower() not in (".yaml", ".yml", ".json"):
+        p = _profile_dir() / f"{name_or_path}.yaml"
+        if not p.is_file():
+            raise InputError([InputIssue(
+                str(name_or_path), "solver profile", "", str(name_or_path),
+                f"expected a profile name ({', '.join(profile_names())}) or a .yaml file path",
+            )])
+    data = read_document(p).data
+    if not isinstance(data, dict):
+        raise InputError([InputIssue(str(p), "solver profile", "", data,
+                                     "expected a mapping of HiGHS option names to values")])
+    options = {k: v for k, v in data.items() if k != "description"}
+    _check_options(options, str(p))
+    return options
+
+
+def _check_options(options: dict[str, Any], where: str) -> None:
+    import highspy
+    from pyomo.common.tee import capture_output
+
+    with capture_output(capture_fd=True):  # HiGHS prints a banner when created
+        h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    bad = []
+    for key, value in options.items():
+        status = h.setOptionValue(key, value)
+        if status != highspy.HighsStatus.kOk:
+            bad.append(InputIssue(where, "solver profile", key, value,
+                                  "expected a valid HiGHS option name and value"))
+    if bad:
+        raise InputError(bad)
+
+
+def solver_options(profile: str | Path = "default", *, time_limit: float | None = None,
+                   mip_gap: float | None = None, threads: int | None = None) -> dict[str, Any]:
+    """The profile's options with command-line overrides applied."""
+    options = load_profile(profile)
+    if time_limit is not None:
+        options["time_limit"] = float(time_limit)
+    if mip_gap is not None:
+        options["mip_rel_gap"] = float(mip_gap)
+    if threads is not None:
+        options["threads"] = int(threads)
+    _check_options(options, str(profile))
+    return options
+
+
+@dataclass
+class SolveOutcome:
+    status: Status
+    termination: str  # HiGHS model status, verbatim
+    objective: float | None  # model units (MUSD)
+    bound: float | None  # best bound, model units
+    mip_gap: float | None  # relative; None for a model without integers
+    solve_seconds: float  # HiGHS run time
+    handoff_seconds: float  # Pyomo -> HiGHS (first solve) or update (re-solves)
+    is_mip: bool
+
+
+_current_threads: int | None = None
+
+
+def _apply_threads(threads: int | None) -> None:
+    """HiGHS's thread pool is process-global: reset it when the thread count changes."""
+    global _current_threads
+    import highspy
+
+    if threads is None or threads == _current_threads:
+        return
+    if _current_threads is not None:
+        highspy.Highs.resetGlobalScheduler(True)
+    _current_threads = threads
+
+
+class PersistentHighs:
+    """A Pyomo model held in one HiGHS instance; re-solves after changes are incremental."""
+
+    def __init__(self, model: Any) -> None:
+        from pyomo.contrib.solver.solvers.highs import Highs
+
+        self.model = model
+        self.solver = Highs()
+        if not self.solver.available():
+            raise SolverError("HiGHS (highspy) is not available in this environment")
+        t0 = time.perf_counter()
+        self.solver.set_instance(model)
+        self.handoff_seconds = time.perf_counter() - t0
+        self._first = True
+
+    @property
+    def highs(self) -> Any:
+        return self.solver._solver_model
+
+    @property
+    def version(self) -> str:
+        return ".".join(str(v) for v in self.solver.version())
+
+    def solve(self, options: dict[str, Any]) -> SolveOutcome:
+        import highspy
+
+        opts = dict(options)
+        _apply_threads(opts.get("threads"))
+        opts.setdefault("output_flag", False)
+        t0 = time.perf_counter()
+        try:
+            results = self.solver.solve(
+                self.model,
+                load_solutions=False,
+                raise_exception_on_nonoptimal_result=False,
+                solver_options=opts,
+            )
+        except Exception as exc:  # HiGHS or the interface failed: status error, never silent
+            log.exception("HiGHS solve failed")
+            raise SolverError(f"HiGHS failed: {exc}") from exc
+        wall = time.perf_counter() - t0
+        h = self.highs
+        info = h.getInfo()
+        run = float(h.getRunTime())
+        handoff = self.handoff_seconds if self._first else max(0.0, wall - run)
+        self._first = False
+        model_status = h.getModelStatus()
+        has_solution = info.primal_solution_status == 2
+        is_mip = info.mip_node_count >= 0
+        S = highspy.HighsModelStatus
+        if model_status == S.kOptimal:
+            status = Status.OPTIMAL
+        elif model_status in (S.kInfeasible, S.kUnboundedOrInfeasible):
+            # Every variable is bounded, so "unbounded or infeasible" means infeasible.
+            status = Status.INFEASIBLE
+        elif model_status in (S.kTimeLimit, S.kIterationLimit, S.kSolutionLimit, S.kInterrupt):
+            status = Status.FEASIBLE if has_solution else Status.TIME_LIMIT_NO_SOLUTION
+        else:
+            status = Status.ERROR
+        objective = float(info.objective_function_value) if has_solution else None
+        bound: float | None
+        if is_mip:
+            bound = float(info.mip_dual_bound)
+        else:
+            bound = objective if status == Status.OPTIMAL else None
+        gap: float | None = None
+        if is_mip and has_solution:
+            gap = float(info.mip_gap)
+            if gap != gap or gap == float("inf"):  # no finite relative gap (objective ~ 0)
+                gap = None if status != Status.OPTIMAL else 0.0
+        if has_solution:
+            results.solution_loader.load_vars()
+        return SolveOutcome(status, h.modelStatusToString(model_status), objective, bound, gap,
+                            run, handoff, is_mip)
