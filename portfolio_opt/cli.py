@@ -1,0 +1,133 @@
+"""The ``portfolio-opt`` command line.
+
+Exit codes: 0 solved (optimal or feasible), 2 invalid input, 3 infeasible, 4 no solution
+within the limits or a solver failure. Heavy modules (pyomo, pandas) load only in the
+commands that need them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .errors import PortfolioOptError
+
+app = typer.Typer(
+    name="portfolio-opt",
+    help="Decide, site by site and period by period, how many MW to keep hashing and how many "
+    "to convert to AI/HPC leasing (an exact MILP solved with HiGHS).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+InstanceArg = Annotated[Path, typer.Argument(help="Instance file (.yaml, .yml or .json).")]
+
+
+def _fail(exc: PortfolioOptError) -> typer.Exit:
+    typer.echo(f"{type(exc).__name__}: {exc}", err=True)
+    return typer.Exit(exc.exit_code)
+
+
+def _guard(func: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run a command body: the package's errors become a message and an exit code."""
+    try:
+        return func(*args, **kwargs)
+    except PortfolioOptError as exc:
+        raise _fail(exc) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        if os.environ.get("PORTFOLIO_OPT_DEBUG"):
+            raise
+        typer.echo(f"InternalError: {type(exc).__name__}: {exc} "
+                   "(set PORTFOLIO_OPT_DEBUG=1 for the traceback)", err=True)
+        raise typer.Exit(4) from None
+
+
+@app.command()
+def solve(
+    instance: InstanceArg,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Output folder [default: out/<instance name>].")] = None,
+    solver_profile: Annotated[str, typer.Option(
+        "--solver-profile", help="default, fast, exact, or a path to a profile YAML.")] = "default",
+    time_limit: Annotated[float | None, typer.Option(
+        "--time-limit", min=0, help="Seconds; overrides the profile.")] = None,
+    mip_gap: Annotated[float | None, typer.Option(
+        "--mip-gap", min=0, help="Relative MIP gap; overrides the profile.")] = None,
+    threads: Annotated[int | None, typer.Option(
+        "--threads", min=1, help="HiGHS threads; overrides the profile.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the status line.")]
+    = False,
+) -> None:
+    """Solve an instance and write summary.json and the plan's CSV tables to --out."""
+    from .constants import EXIT_CODES
+
+    def run() -> Any:
+        from .api import solve as solve_instance
+
+        return solve_instance(instance, profile=solver_profile, time_limit=time_limit,
+                              mip_gap=mip_gap, threads=threads)
+
+    result = _guard(run)
+    target = out if out is not None else Path("out") / instance.stem
+    _guard(result.write, target)
+    from .report import print_result
+
+    print_result(result, target, quiet=quiet)
+    code = EXIT_CODES[result.status]
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+def validate(instance: InstanceArg) -> None:
+    """Check an instance file without solving it (exit 0 valid, 2 invalid)."""
+    from .loader import load_instance
+
+    inst = _guard(load_instance, instance)
+    n_ai = sum(1 for s in inst.sites if s.ai is not None)
+    typer.echo(
+        f"{instance}: valid — '{inst.name}': {len(inst.sites)} sites ({n_ai} AI-capable), "
+        f"{len(inst.sources)} sources, {len(inst.links)} links, {len(inst.contracts)} contracts, "
+        f"{inst.horizon.periods} periods"
+    )
+
+
+@app.command()
+def generate(
+    sites: Annotated[int, typer.Option("--sites", min=1, help="Number of sites.")] = 10,
+    periods: Annotated[int, typer.Option("--periods", min=1, help="Number of periods.")] = 10,
+    contracts: Annotated[int, typer.Option("--contracts", min=0, help="Lease offers.")] = 3,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same file).")] = 0,
+    out: Annotated[Path, typer.Option("--out", "-o", help="File to write (.yaml or .json).")]
+    = Path("generated.yaml"),
+) -> None:
+    """Write a valid synthetic instance of any size that uses every feature of the format."""
+    from .generate import generate_instance, write_instance
+
+    def run() -> None:
+        data = generate_instance(sites=sites, periods=periods, contracts=contracts, seed=seed)
+        from .validate import validate_data
+
+        validate_data(data, str(out))
+        write_instance(data, out)
+
+    _guard(run)
+    typer.echo(f"wrote {out}: {sites} sites, {periods} periods, {contracts} contracts, "
+               f"seed {seed}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="portfolio-opt")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
