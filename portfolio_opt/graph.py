@@ -37,7 +37,7 @@ class Network:
 
 def build_network(instance: Instance) -> Network:
     """Build the graph, the power arcs and every contract's eligible sites."""
-    graph = nx.MultiGraph(name=instance.name)
+    graph: nx.MultiGraph = nx.MultiGraph(name=instance.name)
     for site in instance.sites:
         graph.add_node(site.id, kind="site")
     for src in instance.sources:
@@ -62,7 +62,7 @@ def build_network(instance: Instance) -> Network:
 
 def fiber_latencies(graph: nx.MultiGraph, source: str) -> dict[str, float]:
     """Shortest fiber-path latency (ms) from ``source`` to every node it reaches."""
-    fiber = nx.Graph()
+    fiber: nx.Graph = nx.Graph()
     fiber.add_nodes_from(graph.nodes)
     for u, v, data in graph.edges(data=True):
         if data["kind"] != "fiber":

@@ -51,7 +51,7 @@ def print_result(result: Result, out_dir: Path | None = None, quiet: bool = Fals
                 ct.add_column(col, justify="right" if col in ("IT MW", "lease NPV") else "left")
             for row in acc.itertuples(index=False):
                 ct.add_row(str(row.contract), str(row.tenant), f"{row.it_mw:,.1f}",
-                           str(row.sites), _musd(float(row.npv_usd)))
+                           str(row.sites), _musd(float(row.npv_usd)))  # type: ignore[arg-type]
             console.print(ct)
         else:
             console.print("No contract accepted.")

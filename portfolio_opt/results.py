@@ -148,11 +148,11 @@ def extract_tables(m: Any, d: ModelData) -> dict[str, pd.DataFrame]:
     flow = values(m.flow_mw)
 
     served_at: dict[tuple[str, int], float] = defaultdict(float)
-    for (c, s, t), v in serve.items():
+    for (_c, s, t), v in serve.items():
         served_at[s, t] += v
 
     rows = []
-    cash = {t: defaultdict(float) for t in T}
+    cash: dict[int, dict[str, float]] = {t: defaultdict(float) for t in T}
     for s, site in d.sites.items():
         started = 0
         first_paid = False

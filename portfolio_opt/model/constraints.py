@@ -45,7 +45,7 @@ def define_btc_expansion_constraints(m: pyo.ConcreteModel, d: ModelData) -> None
     def rule(m: pyo.ConcreteModel, s: str) -> Any:
         x = d.btc(s).expansion
         assert x is not None
-        return pyo.quicksum((m.buy_mw[s, t] for t in m.T)) <= x.max_mw
+        return pyo.quicksum(m.buy_mw[s, t] for t in m.T) <= x.max_mw
 
     m.btc_expansion = pyo.Constraint(m.S_exp, rule=rule)
 
@@ -54,7 +54,7 @@ def define_ai_hall_limit_constraints(m: pyo.ConcreteModel, d: ModelData) -> None
     """ai_hall_limit[s]:  sum_t halls[s,t] <= N_s = floor((max_it_mw - E_s) / B_s + 1e-9)."""
     m.ai_hall_limit = pyo.Constraint(
         m.S_hall,
-        rule=lambda m, s: pyo.quicksum((m.halls[s, t] for t in m.T))
+        rule=lambda m, s: pyo.quicksum(m.halls[s, t] for t in m.T)
         <= d.hall_max[s],
     )
 
@@ -91,7 +91,7 @@ def define_contract_serve_constraints(m: pyo.ConcreteModel, d: ModelData) -> Non
     m.contract_serve = pyo.Constraint(
         m.CT,
         rule=lambda m, c, t: pyo.quicksum(
-            (m.serve[c, s, t] for s in d.eligible[c])
+            m.serve[c, s, t] for s in d.eligible[c]
         )
         == m.it_mw[c],
     )
@@ -221,7 +221,7 @@ def define_capex_budget_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
         return  # nothing can be built: every budget holds trivially
     if lim.capex_budget_usd is not None:
         m.capex_budget = pyo.Constraint(
-            expr=pyo.quicksum((capex(m, d, t) for t in m.T))
+            expr=pyo.quicksum(capex(m, d, t) for t in m.T)
             <= lim.capex_budget_usd / MONEY_SCALE
         )
     if lim.capex_budget_usd_per_period is not None:

@@ -19,7 +19,7 @@ __all__ = ["available", "capex", "fleet", "reserved"]
 def _halls_upto(m: pyo.ConcreteModel, d: ModelData, s: str, last: int) -> Any:
     if s not in d.hall_max or d.hall_max[s] < 1:
         return 0.0
-    return pyo.quicksum((m.halls[s, tau] for tau in d.periods if tau <= last))
+    return pyo.quicksum(m.halls[s, tau] for tau in d.periods if tau <= last)
 
 
 def reserved(m: pyo.ConcreteModel, d: ModelData, s: str, t: int) -> Any:
@@ -38,7 +38,7 @@ def fleet(m: pyo.ConcreteModel, d: ModelData, s: str, t: int) -> Any:
     """ASIC MW installed at s in t: initial fleet plus purchases up to and including t."""
     bought = 0.0
     if s in d.exp_sites:
-        bought = pyo.quicksum((m.buy_mw[s, tau] for tau in d.periods if tau <= t))
+        bought = pyo.quicksum(m.buy_mw[s, tau] for tau in d.periods if tau <= t)
     return d.btc(s).fleet_mw + bought
 
 

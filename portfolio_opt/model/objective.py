@@ -6,6 +6,7 @@ with delta^op_t = (1+r)^-(t*ypp) and delta^cap_t = (1+r)^-((t-1)*ypp).
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
 import pyomo.environ as pyo
@@ -16,7 +17,9 @@ from .expressions import available, capex
 __all__ = ["define_objective", "operating_cash"]
 
 
-def operating_cash(m: pyo.ConcreteModel, d: ModelData, t: int) -> Any:
+def operating_cash(
+    m: pyo.ConcreteModel, d: ModelData, t: int, serves: list[tuple[str, str]] | None = None
+) -> Any:
     """BTC_t + AI_t - ENERGY_t - OPEX_t of period t, in MUSD (undiscounted).
 
     BTC_t    = sum_s h_t (1000 / e_s) u_s D btc_mw[s,t]
@@ -30,9 +33,10 @@ def operating_cash(m: pyo.ConcreteModel, d: ModelData, t: int) -> Any:
         b = d.btc(s)
         coef = d.btc_revenue[s, t] - d.ypp * b.opex_usd_per_mw_year
         terms.append(coef * k * m.btc_mw[s, t])
-    for c, s, tt in m.CST:
-        if tt == t:
-            terms.append(d.ai_revenue[c, t] * k * m.serve[c, s, t])
+    if serves is None:
+        serves = [(c, s) for c, s, tt in m.CST if tt == t]
+    for c, s in serves:
+        terms.append(d.ai_revenue[c, t] * k * m.serve[c, s, t])
     for s, price in d.grid_price.items():
         terms.append(-d.hours * price[t] * k * m.grid_mw[s, t])
     for r in d.sources:
@@ -46,12 +50,15 @@ def operating_cash(m: pyo.ConcreteModel, d: ModelData, t: int) -> Any:
 
 def define_objective(m: pyo.ConcreteModel, d: ModelData) -> None:
     """npv:  max sum_t operating_cash_t delta^op_t - capex_t delta^cap_t   (MUSD)."""
+    by_period: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for c, s, t in m.CST:
+        by_period[t].append((c, s))
     m.npv = pyo.Objective(
         expr=pyo.quicksum(
-            (
-                d.disc_op[t] * operating_cash(m, d, t) - d.disc_cap[t] * capex(m, d, t)
+
+                d.disc_op[t] * operating_cash(m, d, t, by_period[t]) - d.disc_cap[t] * capex(m, d, t)
                 for t in d.periods
-            )
+
         ),
         sense=pyo.maximize,
     )
