@@ -55,10 +55,9 @@ def define_objective(m: pyo.ConcreteModel, d: ModelData) -> None:
         by_period[t].append((c, s))
     m.npv = pyo.Objective(
         expr=pyo.quicksum(
-
-                d.disc_op[t] * operating_cash(m, d, t, by_period[t]) - d.disc_cap[t] * capex(m, d, t)
-                for t in d.periods
-
+            d.disc_op[t] * operating_cash(m, d, t, by_period[t])
+            - d.disc_cap[t] * capex(m, d, t)
+            for t in d.periods
         ),
         sense=pyo.maximize,
     )
