@@ -127,12 +127,13 @@ def _series(ge: float) -> PlainValidator:
                 try:
                     out.append(scalar(item))  # type: ignore[call-arg]
                 except ValueError as exc:
-                    raise ValueError(f"element {i}: {exc}") from None
+                    raise ValueError(f"{exc} in every element; element {i + 1} "
+                                     f"(period {i + 1}) is {item!r}") from None
             return out
         try:
-            return scalar(value)  # type: ignore[call-arg, no-any-return]
+            return scalar(value)  # type: ignore[call-arg]
         except ValueError as exc:
-            raise ValueError(f"{exc} (a series is one number or a list per period)") from None
+            raise ValueError(f"{exc}, or a list of such numbers, one per period") from None
 
     return PlainValidator(check)
 

@@ -59,8 +59,7 @@ def _python_names(data: dict[str, Any], source: str) -> list[InputIssue]:
         return []
     return [
         InputIssue(source, _entity(("links", i), data)[0], "from_", item["from_"],
-                   "unknown key (a typo must not change a plan); valid keys here: "
-                   + ", ".join(_allowed_keys(("links", i))))
+                   _unknown_key(("links", i)))
         for i, item in enumerate(links)
         if isinstance(item, dict) and "from_" in item
     ]
@@ -93,22 +92,28 @@ class _Parts:
 
     @classmethod
     def from_document(cls, data: dict[str, Any]) -> _Parts:
-        horizon = _valid(Horizon, data.get("horizon"))
+        # periods and each limit are judged on their own: a bad discount rate or budget
+        # does not hide a series of the wrong length.
+        horizon = _valid(Horizon, _pick(data.get("horizon"), ["periods"]))
         limits = data.get("limits")
+        if isinstance(limits, dict):
+            limits = {k: v for k, v in limits.items() if _valid(Limits, {k: v}) is not None}
         parts = cls(
             periods=horizon.periods if horizon is not None else None,
             market=_valid(Market, data.get("market")),
-            limits=Limits() if limits is None else _valid(Limits, limits),
+            limits=_valid(Limits, limits or {}),
             sites=[], sources=[], links=[], contracts=[],
         )
-        parts.nodes_known = isinstance(data.get("sites"), list)
+        sources = data.get("sources")
+        parts.nodes_known = isinstance(data.get("sites"), list) and (
+            sources is None or isinstance(sources, list)
+        )
         for key, model, into in (("sites", Site, parts.sites),
                                  ("sources", Source, parts.sources),
                                  ("links", Link, parts.links),
                                  ("contracts", Contract, parts.contracts)):
             raw = data.get(key)
             if not isinstance(raw, list):
-                parts.nodes_known &= raw is None or key in ("links", "contracts")
                 continue
             for item in raw:
                 entity = _valid(model, item)
@@ -124,10 +129,15 @@ class _Parts:
 
 
 def _valid(model: type[Any], raw: Any) -> Any:
+    """``raw`` validated as ``model``, or None if it fails the schema."""
     try:
         return model.model_validate(raw)
     except ValidationError:
         return None
+
+
+def _pick(raw: Any, keys: list[str]) -> Any:
+    return {k: raw[k] for k in keys if k in raw} if isinstance(raw, dict) else raw
 
 
 def _cross_issues(parts: _Parts, source: str) -> list[InputIssue]:
@@ -180,10 +190,10 @@ def _cross_issues(parts: _Parts, source: str) -> list[InputIssue]:
                     f"expected at most ai.max_it_mw = {ai.max_it_mw:g}")
             if ai.existing_it_mw * ai.pue > site.capacity_mw * (1 + 1e-9) + 1e-9:
                 add(ent, "ai.existing_it_mw", ai.existing_it_mw,
+                    f"expected at most capacity_mw / ai.pue = {site.capacity_mw / ai.pue:g}: "
                     f"existing halls draw existing_it_mw * ai.pue = "
                     f"{ai.existing_it_mw * ai.pue:g} MW, more than capacity_mw = "
-                    f"{site.capacity_mw:g}; expected existing_it_mw <= "
-                    f"{site.capacity_mw / ai.pue:g}")
+                    f"{site.capacity_mw:g}")
     for src in parts.sources:
         ent = f"source '{src.id}'"
         series(ent, "capacity_mw", src.capacity_mw)
@@ -211,17 +221,17 @@ def _cross_issues(parts: _Parts, source: str) -> list[InputIssue]:
             add(ent, "to", link.to, "expected a node other than 'from' (no self-links)")
         if link.kind == "power":
             if link.capacity_mw is None:
-                add(ent, "capacity_mw", MISSING, "power links need capacity_mw >= 0")
+                add(ent, "capacity_mw", MISSING, "expected capacity_mw >= 0 (power links need it)")
             if link.latency_ms is not None:
                 add(ent, "latency_ms", link.latency_ms,
-                    "latency_ms belongs to fiber links; remove it from this power link")
+                    "expected no 'latency_ms' key on a power link (it belongs to fiber links)")
         else:
             if link.latency_ms is None:
-                add(ent, "latency_ms", MISSING, "fiber links need latency_ms >= 0")
+                add(ent, "latency_ms", MISSING, "expected latency_ms >= 0 (fiber links need it)")
             for name in ("capacity_mw", "loss", "directed"):
                 if getattr(link, name) is not None:
                     add(ent, name, getattr(link, name),
-                        f"{name} belongs to power links; remove it from this fiber link")
+                        f"expected no '{name}' key on a fiber link (it belongs to power links)")
 
     contract_ids = Counter(c.id for c in parts.contracts)
     first_contract: dict[str, int] = {}
@@ -254,7 +264,7 @@ def _cross_issues(parts: _Parts, source: str) -> list[InputIssue]:
                     continue
                 if sid in site_ids:
                     add(ent, f"eligible.sites[{j}]", sid,
-                        f"site '{sid}' has no 'ai' block; sites that can host AI: "
+                        f"expected a site with an 'ai' block; sites that can host AI: "
                         f"{_few(ai_sites)}")
                 elif parts.nodes_known:
                     add(ent, f"eligible.sites[{j}]", sid,
@@ -262,7 +272,7 @@ def _cross_issues(parts: _Parts, source: str) -> list[InputIssue]:
                         f"AI: {_few(ai_sites)}")
             for sid, n in Counter(el.sites).items():
                 if n > 1:
-                    add(ent, "eligible.sites", sid, f"each site at most once (listed {n} times)")
+                    add(ent, "eligible.sites", sid, f"expected each site once, not {n} times")
         elif el.near is not None and el.near.site not in site_ids and (
             el.near.site in node_ids or unknown(el.near.site)
         ):
@@ -294,13 +304,10 @@ def _translate(err: Any, data: dict[str, Any], source: str) -> InputIssue:
     value = _lookup(data, loc)
     kind = err["type"]
     if kind == "missing":
-        expected = "this key is required"
+        expected = "expected this key (it is required)"
         value = MISSING
     elif kind in ("extra_forbidden", "invalid_key"):
-        allowed = _allowed_keys(loc[:-1])
-        expected = "unknown key (a typo must not change a plan); valid keys here: " + (
-            ", ".join(allowed) if allowed else "(none)"
-        )
+        expected = _unknown_key(loc[:-1])
         if kind == "invalid_key":  # a key that is not a string, e.g. `1: x`
             field, value = _join(field_loc[:-1]), loc[-1]
     elif kind in ("model_type", "dict_type", "model_attributes_type"):
@@ -310,11 +317,15 @@ def _translate(err: Any, data: dict[str, Any], source: str) -> InputIssue:
     elif kind == "too_short" and loc == ("sites",):
         expected = "expected at least one site"
     else:
-        msg = str(err.get("msg", ""))
-        expected = msg.removeprefix("Value error, ")
-        if kind == "literal_error":
-            expected = "expected " + expected.removeprefix("Input should be ")
+        msg = str(err.get("msg", "")).removeprefix("Value error, ")
+        expected = "expected " + msg.removeprefix("Input should be ").removeprefix("expected ")
     return InputIssue(source, entity, field, value, expected)
+
+
+def _unknown_key(where: tuple[Any, ...]) -> str:
+    allowed = _allowed_keys(where)
+    return ("expected one of the keys " + (", ".join(allowed) if allowed else "(none)")
+            + " (an unknown key is an error: a typo must not change a plan)")
 
 
 def _entity(loc: tuple[Any, ...], data: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
