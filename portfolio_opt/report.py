@@ -21,7 +21,10 @@ def print_result(result: Result, out_dir: Path | None = None, quiet: bool = Fals
     """Print the status line; unless quiet, the site-by-period plan and the contracts."""
     ok = result.has_plan
     console = Console(file=sys.stdout if ok else sys.stderr, highlight=False, soft_wrap=True)
-    gap = "n/a (no integers)" if result.mip_gap is None else f"{result.mip_gap:.2e}"
+    if result.mip_gap is not None:
+        gap = f"{result.mip_gap:.2e}"
+    else:
+        gap = "n/a (no integers)" if ok else "n/a"
     console.print(
         f"[bold]{result.instance_name}[/bold]: status [bold]{result.status}[/bold], "
         f"NPV {_musd(result.objective_npv_usd)}, gap {gap}, "
@@ -33,16 +36,23 @@ def print_result(result: Result, out_dir: Path | None = None, quiet: bool = Fals
         sp = result.site_periods
         periods = sorted(sp["period"].unique())
         years = dict(zip(sp["period"], sp["year"], strict=False))
-        table = Table(title="Hashing MW | AI IT MW served, by site and year", show_lines=False)
-        table.add_column("site")
+        cells = {
+            site: [f"{b:,.0f}/{a:,.0f}" for b, a in
+                   zip(rows["btc_mw"], rows["ai_served_it_mw"], strict=True)]
+            for site, rows in sp.groupby("site", sort=False)
+        }
+        table = Table(title="Hashing MW / AI IT MW served, by site and year", box=None,
+                      padding=(0, 1))
+        table.add_column("site", no_wrap=True)
         for t in periods:
-            table.add_column(str(years[t]), justify="right")
-        for site, rows in sp.groupby("site", sort=False):
-            cells = [
-                f"{b:,.0f} | {a:,.0f}"
-                for b, a in zip(rows["btc_mw"], rows["ai_served_it_mw"], strict=True)
-            ]
-            table.add_row(str(site), *cells)
+            table.add_column(str(years[t]), justify="right", no_wrap=True)
+        for site, row in cells.items():
+            table.add_row(str(site), *row)
+        width = max(len(str(s)) for s in cells) + sum(
+            max(len(str(years[t])), *(len(r[i]) for r in cells.values())) + 2
+            for i, t in enumerate(periods)
+        )
+        console.width = max(console.width, width + 4)
         console.print(table)
         acc = result.contracts[result.contracts["accepted"]]
         if len(acc):

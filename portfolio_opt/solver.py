@@ -7,6 +7,7 @@ data in ``solvers/``. ``--time-limit``, ``--mip-gap`` and ``--threads`` override
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,12 +174,14 @@ class PersistentHighs:
         bound: float | None
         if is_mip:
             bound = float(info.mip_dual_bound)
+            if not math.isfinite(bound) or status == Status.INFEASIBLE:
+                bound = None
         else:
             bound = objective if status == Status.OPTIMAL else None
         gap: float | None = None
         if is_mip and has_solution:
             gap = float(info.mip_gap)
-            if gap != gap or gap == float("inf"):  # no finite relative gap (objective ~ 0)
+            if not math.isfinite(gap):  # no finite relative gap (objective ~ 0)
                 gap = None if status != Status.OPTIMAL else 0.0
         if has_solution:
             results.solution_loader.load_vars()
