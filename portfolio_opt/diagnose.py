@@ -93,6 +93,7 @@ def explain_infeasible(built: Any, engine: Any, options: dict[str, Any]) -> str:
             lines.append(
                 f"- these committed contracts clash: {names} (with all of them committed no "
                 "plan exists; releasing any one of them makes a plan possible). Check their "
-                "eligible sites' capacity, lead times, power supply, budgets, max_tenant_share and max_contracts."
+                "eligible sites' capacity, lead times, power supply, budgets, "
+                "max_tenant_share and max_contracts."
             )
     return "\n".join(lines)

@@ -46,8 +46,8 @@ def print_result(result: Result, out_dir: Path | None = None, quiet: bool = Fals
         table.add_column("site", no_wrap=True)
         for t in periods:
             table.add_column(str(years[t]), justify="right", no_wrap=True)
-        for site, row in cells.items():
-            table.add_row(str(site), *row)
+        for site, texts in cells.items():
+            table.add_row(str(site), *texts)
         width = max(len(str(s)) for s in cells) + sum(
             max(len(str(years[t])), *(len(r[i]) for r in cells.values())) + 2
             for i, t in enumerate(periods)
@@ -59,9 +59,9 @@ def print_result(result: Result, out_dir: Path | None = None, quiet: bool = Fals
             ct = Table(title="Accepted contracts")
             for col in ("contract", "tenant", "IT MW", "sites", "lease NPV"):
                 ct.add_column(col, justify="right" if col in ("IT MW", "lease NPV") else "left")
-            for row in acc.itertuples(index=False):
-                ct.add_row(str(row.contract), str(row.tenant), f"{row.it_mw:,.1f}",
-                           str(row.sites), _musd(float(row.npv_usd)))  # type: ignore[arg-type]
+            for rec in acc.to_dict("records"):
+                ct.add_row(str(rec["contract"]), str(rec["tenant"]), f"{rec['it_mw']:,.1f}",
+                           str(rec["sites"]), _musd(float(rec["npv_usd"])))
             console.print(ct)
         else:
             console.print("No contract accepted.")
