@@ -13,18 +13,28 @@ from __future__ import annotations
 from .api import Model, build, solve
 from .constants import Status
 from .errors import InputError, InputIssue, PortfolioOptError, SolverError
-from .instance import Instance
+from .instance import AI, BTC, Contract, Grid, Horizon, Instance, Limits, Link, Market, Site, Source
 from .loader import load_instance
 from .results import Result
 
 __all__ = [
+    "AI",
+    "BTC",
+    "Contract",
+    "Grid",
+    "Horizon",
     "InputError",
     "InputIssue",
     "Instance",
+    "Limits",
+    "Link",
+    "Market",
     "Model",
     "PortfolioOptError",
     "Result",
+    "Site",
     "SolverError",
+    "Source",
     "Status",
     "build",
     "load_instance",
