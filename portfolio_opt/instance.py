@@ -170,7 +170,7 @@ Id = Annotated[str, PlainValidator(_identifier)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_assignment=True)
 
     @model_validator(mode="before")
     @classmethod
