@@ -69,7 +69,8 @@ def _python_names(data: dict[str, Any], source: str) -> list[InputIssue]:
 class _Parts:
     """What the cross-entity rules look at: the entities that passed the schema.
 
-    ``unsure`` holds the ids of sites and sources that failed the schema, and
+    ``unsure`` maps the ids of sites and sources that failed the schema to whether the
+    entry has an ``ai`` block (so messages can still list it), and
     ``nodes_known`` is false when the list of nodes itself is unknown (a list missing or
     malformed, an entry without an id): a reference to such a node is not reported, since
     the problem is already reported where it is.
@@ -82,7 +83,7 @@ class _Parts:
     sources: list[Source]
     links: list[Link]
     contracts: list[Contract]
-    unsure: set[str] = field(default_factory=set)
+    unsure: dict[str, bool] = field(default_factory=dict)
     nodes_known: bool = True
 
     @classmethod
@@ -122,7 +123,7 @@ class _Parts:
                 elif key in ("sites", "sources"):
                     ident = item.get("id") if isinstance(item, dict) else None
                     if isinstance(ident, str) and ident:
-                        parts.unsure.add(ident)
+                        parts.unsure[ident] = isinstance(item.get("ai"), dict)
                     else:
                         parts.nodes_known = False
         return parts
@@ -174,6 +175,9 @@ def _cross_issues(parts: _Parts, source: str) -> list[InputIssue]:
     node_ids = set(first_node)
     site_ids = {s.id for s in parts.sites}
     ai_sites = {s.id for s in parts.sites if s.ai is not None}
+    # What messages list as valid choices, including entries whose own errors are reported.
+    known_nodes = _few(node_ids | set(parts.unsure))
+    known_ai = _few(ai_sites | {k for k, has_ai in parts.unsure.items() if has_ai})
 
     def unknown(node: str) -> bool:
         """A reference to no node at all (not one whose own entry is already in error)."""
@@ -216,7 +220,7 @@ def _cross_issues(parts: _Parts, source: str) -> list[InputIssue]:
             first_link[lid] = i
         for end, node in (("from", link.from_), ("to", link.to)):
             if unknown(node):
-                add(ent, end, node, f"expected a site or source id; known: {_few(node_ids)}")
+                add(ent, end, node, f"expected a site or source id; known: {known_nodes}")
         if link.from_ == link.to:
             add(ent, "to", link.to, "expected a node other than 'from' (no self-links)")
         if link.kind == "power":
@@ -258,18 +262,18 @@ def _cross_issues(parts: _Parts, source: str) -> list[InputIssue]:
             if not el.sites:
                 add(ent, "eligible.sites", [],
                     f"expected a non-empty list of AI site ids; sites that can host AI: "
-                    f"{_few(ai_sites)}")
+                    f"{known_ai}")
             for j, sid in enumerate(el.sites):
                 if sid in ai_sites or sid in parts.unsure:
                     continue
                 if sid in site_ids:
                     add(ent, f"eligible.sites[{j}]", sid,
                         f"expected a site with an 'ai' block; sites that can host AI: "
-                        f"{_few(ai_sites)}")
+                        f"{known_ai}")
                 elif parts.nodes_known:
                     add(ent, f"eligible.sites[{j}]", sid,
                         f"expected the id of a site with an 'ai' block; sites that can host "
-                        f"AI: {_few(ai_sites)}")
+                        f"AI: {known_ai}")
             for sid, n in Counter(el.sites).items():
                 if n > 1:
                     add(ent, "eligible.sites", sid, f"expected each site once, not {n} times")
