@@ -140,7 +140,7 @@ def read_document(path: str | Path) -> LoadedFile:
         ) from None
     digest = hashlib.sha256(raw).hexdigest()
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # a leading byte-order mark (some editors) is dropped
         if suffix in JSON_SUFFIXES:
             data = json.loads(text, object_pairs_hook=_json_pairs)
         else:

@@ -850,6 +850,13 @@ def test_non_utf8_file(tmp_path: Path) -> None:
     assert "UTF-8" in only_issue(path).expected
 
 
+@pytest.mark.parametrize("name", ["inst.json", "inst.yaml"])
+def test_utf8_byte_order_mark_accepted(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(base()).encode())
+    assert load_instance(path).name == "tiny"
+
+
 def test_non_string_key(tmp_path: Path) -> None:
     text = YAML_BASE + "sites: [{id: a, capacity_mw: 1}]\n1: one\n"
     check(only_issue(write(tmp_path, text, "inst.yaml")), "document", "", 1)
