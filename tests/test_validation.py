@@ -145,6 +145,17 @@ def test_worked_example_loads() -> None:
     }
 
 
+def test_worked_example_matches_the_docs(tmp_path: Path) -> None:
+    # docs/instance-format.md shows the example inline; the two must not drift apart.
+    from portfolio_opt.loader import read_document
+
+    text = (Path(__file__).parent.parent / "docs" / "instance-format.md").read_text()
+    blocks = [b.split("```")[0] for b in text.split("```yaml\n")[1:]]
+    (shown,) = [b for b in blocks if b.startswith("name: worked-example")]
+    shown_file = write(tmp_path, shown, "shown.yaml")
+    assert read_document(shown_file).data == read_document(DATA / "worked_example.yaml").data
+
+
 # --- keys ---------------------------------------------------------------------------------
 
 
@@ -412,6 +423,19 @@ def test_explicit_id_colliding_with_a_default_id(tmp_path: Path) -> None:
     issue = only_issue(write(tmp_path, doc))
     check(issue, "link 'src-b' (links[2])", "id", "src-b")
     assert "links[0]" in issue.expected and "default id" in issue.expected
+
+
+def test_default_ids_of_hyphenated_nodes_can_collide(tmp_path: Path) -> None:
+    # "a-b" -> "c" and "a" -> "b-c" are both "a-b-c" by default: the second needs an id.
+    text = YAML_BASE + """\
+sites: [{id: a, capacity_mw: 1}, {id: a-b, capacity_mw: 1}, {id: c, capacity_mw: 1},
+        {id: b-c, capacity_mw: 1}]
+links:
+  - {from: a-b, to: c, kind: fiber, latency_ms: 1}
+  - {from: a, to: b-c, kind: fiber, latency_ms: 1}
+"""
+    issue = only_issue(write(tmp_path, text, "inst.yaml"))
+    check(issue, "link 'a-b-c' (links[1])", "id", "a-b-c")
 
 
 def test_duplicate_contract_ids(tmp_path: Path) -> None:
