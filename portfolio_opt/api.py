@@ -98,7 +98,8 @@ def solve(
         if outcome.status == Status.FEASIBLE:
             result.message = (
                 f"stopped by a limit ({outcome.termination}) with a feasible plan; "
-                f"relative gap {outcome.mip_gap}"
+                + (f"relative gap {outcome.mip_gap:.3%}" if outcome.mip_gap is not None
+                   else "gap unknown")
             )
     elif outcome.status == Status.INFEASIBLE:
         from .diagnose import explain_infeasible
