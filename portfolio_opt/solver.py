@@ -100,15 +100,26 @@ _current_threads: int | None = None
 
 
 def _apply_threads(threads: int | None) -> None:
-    """HiGHS's thread pool is process-global: reset it when the thread count changes."""
+    """HiGHS's thread pool is process-global: reset it when the thread count changes.
+
+    The pool is built by the first run in the process with that run's ``threads``; a later
+    run asking for another count fails ("Not Set") until the pool is reset.
+    """
     global _current_threads
     import highspy
 
     if threads is None or threads == _current_threads:
         return
-    if _current_threads is not None:
-        highspy.Highs.resetGlobalScheduler(True)
+    highspy.Highs.resetGlobalScheduler(True)
     _current_threads = threads
+
+
+def _reset_threads() -> None:
+    global _current_threads
+    import highspy
+
+    highspy.Highs.resetGlobalScheduler(True)
+    _current_threads = None
 
 
 class PersistentHighs:
@@ -134,6 +145,18 @@ class PersistentHighs:
     def version(self) -> str:
         return ".".join(str(v) for v in self.solver.version())
 
+    def _run(self, opts: dict[str, Any]) -> Any:
+        try:
+            return self.solver.solve(
+                self.model,
+                load_solutions=False,
+                raise_exception_on_nonoptimal_result=False,
+                solver_options=opts,
+            )
+        except Exception as exc:  # HiGHS or the interface failed: never silent
+            log.exception("HiGHS solve failed")
+            raise SolverError(f"HiGHS failed: {exc}") from exc
+
     def solve(self, options: dict[str, Any]) -> SolveOutcome:
         import highspy
 
@@ -141,18 +164,14 @@ class PersistentHighs:
         _apply_threads(opts.get("threads"))
         opts.setdefault("output_flag", False)
         t0 = time.perf_counter()
-        try:
-            results = self.solver.solve(
-                self.model,
-                load_solutions=False,
-                raise_exception_on_nonoptimal_result=False,
-                solver_options=opts,
-            )
-        except Exception as exc:  # HiGHS or the interface failed: status error, never silent
-            log.exception("HiGHS solve failed")
-            raise SolverError(f"HiGHS failed: {exc}") from exc
-        wall = time.perf_counter() - t0
+        results = self._run(opts)
         h = self.highs
+        if h.getModelStatus() == highspy.HighsModelStatus.kNotset:
+            # Another HiGHS user in this process built the thread pool with another count.
+            _reset_threads()
+            _apply_threads(opts.get("threads"))
+            results = self._run(opts)
+        wall = time.perf_counter() - t0
         info = h.getInfo()
         run = float(h.getRunTime())
         handoff = self.handoff_seconds if self._first else max(0.0, wall - run)

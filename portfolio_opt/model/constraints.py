@@ -62,8 +62,11 @@ def define_ai_hall_limit_constraints(m: pyo.ConcreteModel, d: ModelData) -> None
 def define_ai_first_hall_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
     """Site enablement, for sites paying fixed_capex_usd (E_s = 0, F^fix_s > 0):
 
-    ai_first_hall_once[s]:  sum_t first_hall[s,t] <= 1
+    ai_first_hall_once[s]:    sum_t first_hall[s,t] <= 1
     ai_first_hall_link[s,t]:  halls[s,t] <= N_s * sum_{tau <= t} first_hall[s,tau]
+    ai_first_hall_start[s,t]: first_hall[s,t] <= halls[s,t]
+    Together: first_hall[s,t] = 1 exactly in the period the first hall starts, so the fixed
+    capex lands in that period's capex (and per-period budget), never earlier.
     """
     m.ai_first_hall_once = pyo.Constraint(
         m.S_fix, rule=lambda m, s: pyo.quicksum(m.first_hall[s, t] for t in m.T) <= 1
@@ -73,6 +76,9 @@ def define_ai_first_hall_constraints(m: pyo.ConcreteModel, d: ModelData) -> None
         m.T,
         rule=lambda m, s, t: m.halls[s, t]
         <= d.hall_max[s] * pyo.quicksum(m.first_hall[s, tau] for tau in m.T if tau <= t),
+    )
+    m.ai_first_hall_start = pyo.Constraint(
+        m.S_fix, m.T, rule=lambda m, s, t: m.first_hall[s, t] <= m.halls[s, t]
     )
 
 
