@@ -1,0 +1,201 @@
+"""The instance generator and the bundled instances: valid, deterministic, feature-complete."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from portfolio_opt.generate import generate_instance, write_instance
+from portfolio_opt.loader import load_instance
+from portfolio_opt.validate import validate_data
+
+INSTANCES = Path(__file__).resolve().parent.parent / "instances"
+
+SIZES = [
+    (1, 1, 0),
+    (1, 1, 2),
+    (3, 5, 4),
+    (20, 5, 8),
+    (20, 12, 10),
+    (200, 12, 30),
+]
+
+
+@pytest.mark.parametrize(("sites", "periods", "contracts"), SIZES)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_generated_instance_validates(sites: int, periods: int, contracts: int,
+                                      seed: int) -> None:
+    data = generate_instance(sites, periods, contracts, seed)
+    instance = validate_data(data, source="generated")
+    assert len(instance.sites) == sites
+    assert instance.horizon.periods == periods
+    assert len(instance.contracts) == contracts
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".yml", ".json", ".YAML"])
+@pytest.mark.parametrize(("sites", "periods", "contracts"), [(1, 1, 1), (20, 12, 8)])
+def test_written_file_loads_back_unchanged(tmp_path: Path, suffix: str, sites: int,
+                                           periods: int, contracts: int) -> None:
+    data = generate_instance(sites, periods, contracts, seed=7)
+    path = write_instance(data, tmp_path / f"instance{suffix}")
+    instance = load_instance(path)
+    assert instance == validate_data(data)
+
+
+def test_yaml_output_is_plain(tmp_path: Path) -> None:
+    data = generate_instance(5, 3, 4, seed=3)
+    data["limits"]["capex_budget_usd"] = 1e17  # repr would be 1e+17
+    text = write_instance(data, tmp_path / "plain.yaml").read_text()
+    assert "!!" not in text
+    assert "e+" not in text
+    assert text.startswith("name: ")  # keys keep their order
+    assert load_instance(tmp_path / "plain.yaml").limits.capex_budget_usd == 1e17
+
+
+def test_write_rejects_unknown_extension(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"\.yaml, \.yml or \.json"):
+        write_instance(generate_instance(1, 1, 0, 0), tmp_path / "instance.toml")
+
+
+def test_json_is_plain_json(tmp_path: Path) -> None:
+    data = generate_instance(4, 2, 4, seed=5)
+    path = write_instance(data, tmp_path / "instance.json")
+    assert json.loads(path.read_text()) == data
+
+
+def test_same_seed_same_instance() -> None:
+    assert generate_instance(30, 6, 9, seed=11) == generate_instance(30, 6, 9, seed=11)
+
+
+def test_different_seed_different_instance() -> None:
+    assert generate_instance(30, 6, 9, seed=11) != generate_instance(30, 6, 9, seed=12)
+
+
+def test_output_is_plain_python() -> None:
+    def walk(x: Any) -> None:
+        if isinstance(x, dict):
+            for k, v in x.items():
+                assert type(k) is str
+                walk(v)
+        elif isinstance(x, list):
+            for v in x:
+                walk(v)
+        else:
+            assert type(x) in (str, int, float, bool), (x, type(x))
+
+    walk(generate_instance(20, 5, 8, seed=0))
+
+
+@pytest.mark.parametrize("bad", [{"sites": 0}, {"periods": 0}, {"contracts": -1}])
+def test_bad_sizes_are_rejected(bad: dict[str, int]) -> None:
+    args = {"sites": 3, "periods": 3, "contracts": 3, "seed": 0} | bad
+    with pytest.raises(ValueError):
+        generate_instance(**args)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_every_feature_is_present(seed: int) -> None:
+    data = generate_instance(20, 5, 8, seed)
+    inst = validate_data(data)
+    sites = inst.sites
+    power = [link for link in inst.links if link.kind == "power"]
+    fiber = [link for link in inst.links if link.kind == "fiber"]
+    raw_links = data["links"]
+
+    assert any(s.grid is not None for s in sites)
+    assert any(s.grid is None for s in sites)
+    assert any(s.grid is not None and isinstance(s.grid.price_usd_per_mwh, list)
+               for s in sites)
+    assert any(s.btc is not None and s.btc.expansion is not None for s in sites)
+    assert any(s.btc is not None and s.btc.expansion is None for s in sites)
+    assert any(s.btc is None for s in sites)
+    ai = [s.ai for s in sites if s.ai is not None]
+    assert any(a.existing_it_mw > 0 for a in ai)
+    assert any(a.existing_it_mw == 0 and a.fixed_capex_usd > 0 for a in ai)
+    assert any(s.ai is None for s in sites)
+    assert all(0 <= a.lead_time_periods <= 2 for a in ai)
+
+    assert inst.sources
+    assert any(isinstance(src.capacity_mw, list) for src in inst.sources)
+    assert any(link.loss is not None and link.loss > 0 for link in power)
+    assert any(link.directed for link in power)
+    assert any(not link.directed for link in power)
+    assert any("id" in link for link in raw_links)
+    assert any("id" not in link for link in raw_links)  # default "<from>-<to>" ids
+    assert fiber and all(link.latency_ms is not None for link in fiber)
+    site_ids = {s.id for s in sites}
+    assert any(link.from_ not in site_ids or link.to not in site_ids for link in power)
+
+    contracts = inst.contracts
+    assert any(c.eligible is not None and c.eligible.near is not None for c in contracts)
+    assert any(c.eligible is not None and c.eligible.sites is not None for c in contracts)
+    assert any(c.eligible is None for c in contracts)
+    assert any(c.escalator > 0 for c in contracts)
+    assert {c.max_sites for c in contracts} <= {1, 2, 3}
+    assert 1 <= sum(c.committed for c in contracts) <= 2
+
+    lim = inst.limits
+    assert lim.capex_budget_usd is not None
+    assert isinstance(lim.capex_budget_usd_per_period, list)
+    assert lim.max_tenant_share is not None
+    assert lim.max_contracts is not None
+
+
+@pytest.mark.parametrize(("sites", "periods", "contracts", "seed"),
+                         [(1, 1, 1, 0), (3, 5, 4, 1), (20, 5, 8, 2), (200, 12, 30, 3)])
+def test_committed_contracts_are_plainly_servable(sites: int, periods: int, contracts: int,
+                                                  seed: int) -> None:
+    """Each committed contract fits existing halls of a grid-fed site of its own, with
+    power for them, no capex needed, and the limits leave room for it."""
+    inst = validate_data(generate_instance(sites, periods, contracts, seed))
+    by_id = {s.id: s for s in inst.sites}
+    committed = [c for c in inst.contracts if c.committed]
+    hosts = set()
+    for c in committed:
+        assert c.eligible is not None and c.eligible.sites
+        host = by_id[c.eligible.sites[0]]
+        assert host.ai is not None and host.grid is not None
+        assert c.it_mw.min == c.it_mw.max <= host.ai.existing_it_mw
+        assert host.grid.capacity_mw >= host.ai.existing_it_mw * host.ai.pue
+        hosts.add(host.id)
+    assert len(hosts) == len(committed)
+    lim = inst.limits
+    assert lim.max_contracts is not None and lim.max_contracts >= len(committed)
+    if lim.max_tenant_share is not None and committed:
+        tenants = {c.tenant for c in committed}
+        assert len(tenants) == len(committed)
+        assert lim.max_tenant_share >= 1 / len(committed)
+
+
+def test_generates_thousands_of_sites() -> None:
+    data = generate_instance(5000, 12, 50, seed=1)
+    assert len(data["sites"]) == 5000
+    validate_data(data)
+
+
+@pytest.mark.parametrize("name", ["tutorial.yaml", "us_portfolio.yaml"])
+def test_bundled_instances_load(name: str) -> None:
+    inst = load_instance(INSTANCES / name)
+    assert inst.sites
+    assert sum(c.committed for c in inst.contracts) == 1
+
+
+def test_tutorial_matches_its_walkthrough() -> None:
+    inst = load_instance(INSTANCES / "tutorial.yaml")
+    assert [s.id for s in inst.sites] == ["alpha", "bravo", "charlie"]
+    assert [s.id for s in inst.sources] == ["wind-farm"]
+    assert inst.horizon.periods == 5
+    assert inst.horizon.discount_rate == 0.08
+    charlie = next(s for s in inst.sites if s.id == "charlie")
+    assert charlie.grid is None
+
+
+def test_us_portfolio_shape() -> None:
+    inst = load_instance(INSTANCES / "us_portfolio.yaml")
+    assert 18 <= len(inst.sites) <= 22
+    assert inst.horizon.periods == 12
+    assert 6 <= len(inst.contracts) <= 10
+    assert inst.limits.max_tenant_share == 0.6
