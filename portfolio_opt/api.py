@@ -44,14 +44,24 @@ def _coerce(source: str | Path | Instance | dict[str, Any]) -> tuple[Instance, s
     return validate_data(loaded.data, str(source)), loaded.sha256
 
 
-def build(source: str | Path | Instance | dict[str, Any]) -> Model:
-    """Validate and build the Pyomo model (no solve)."""
+def build(
+    source: str | Path | Instance | dict[str, Any],
+    *,
+    mutable: bool = False,
+    data: Any = None,
+) -> Model:
+    """Validate and build the Pyomo model (no solve).
+
+    ``mutable=True`` builds with symbolic parameters for re-solving variants (see
+    :class:`portfolio_opt.scenario.ScenarioEngine`); ``data`` passes already prepared data.
+    """
     from .model import build_model, prepare
 
     instance, sha = _coerce(source)
     t0 = time.perf_counter()
-    data = prepare(instance)
-    model = build_model(data)
+    if data is None:
+        data = prepare(instance)
+    model = build_model(data, mutable=mutable)
     return Model(instance, data, model, time.perf_counter() - t0, sha)
 
 
@@ -68,12 +78,18 @@ def solve(
     Never silent about non-optimal outcomes: ``result.status``, ``result.mip_gap`` and
     ``result.message`` say what happened. Raises :class:`InputError` for invalid input.
     """
-    from .model import MONEY_SCALE
     from .solver import PersistentHighs, solver_options
 
     options = solver_options(profile, time_limit=time_limit, mip_gap=mip_gap, threads=threads)
     built = build(source)
     engine = PersistentHighs(built.pyomo)
+    return result_from_solve(built, engine, options, str(profile))
+
+
+def result_from_solve(built: Model, engine: Any, options: dict[str, Any], profile: str) -> Result:
+    """Solve the held model once and turn the outcome into a :class:`Result`."""
+    from .model import MONEY_SCALE
+
     outcome = engine.solve(options)
     result = Result(
         status=outcome.status,
@@ -87,8 +103,8 @@ def solve(
         instance_sha256=built.instance_sha256,
         instance_name=built.instance.name,
         termination=outcome.termination,
-        extra={"handoff_seconds": round(engine.handoff_seconds, 6),
-               "solver_profile": str(profile), "solver_options": options},
+        extra={"handoff_seconds": round(outcome.handoff_seconds, 6),
+               "solver_profile": profile, "solver_options": options},
     )
     if outcome.status.has_plan:
         tables = extract_tables(built.pyomo, built.data)

@@ -25,6 +25,7 @@ from .constraints import (
 )
 from .data import ModelData
 from .objective import define_objective
+from .params import define_parameters
 from .variables import define_sets, define_variables
 
 __all__ = ["CONSTRAINT_FAMILIES", "build_model"]
@@ -61,11 +62,19 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def build_model(data: ModelData, extra: Family | None = None) -> pyo.ConcreteModel:
-    """Build the Pyomo MILP for prepared data. ``extra`` may add user constraints last."""
+def build_model(
+    data: ModelData, extra: Family | None = None, *, mutable: bool = False
+) -> pyo.ConcreteModel:
+    """Build the Pyomo MILP for prepared data, in the fixed order: sets, parameters,
+    variables, constraints, objective. ``extra`` may add user constraints last.
+
+    ``mutable=True`` keeps every parameter symbolic so that a same-structure variant can be
+    solved with :func:`~portfolio_opt.model.params.update_parameters` and a re-solve.
+    """
     with _gc_paused():
         m = pyo.ConcreteModel(name=data.instance.name)
         define_sets(m, data)
+        define_parameters(m, data, mutable=mutable)
         define_variables(m, data)
         for family in CONSTRAINT_FAMILIES:
             family(m, data)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pyomo.environ as pyo
 
-from .data import MONEY_SCALE, ModelData
+from .data import ModelData
 from .expressions import available, capex, fleet, reserved
 
 __all__ = [
@@ -43,9 +43,7 @@ def define_btc_expansion_constraints(m: pyo.ConcreteModel, d: ModelData) -> None
     """btc_expansion[s]:  sum_t buy_mw[s,t] <= X_s."""
 
     def rule(m: pyo.ConcreteModel, s: str) -> Any:
-        x = d.btc(s).expansion
-        assert x is not None
-        return pyo.quicksum(m.buy_mw[s, t] for t in m.T) <= x.max_mw
+        return pyo.quicksum(m.buy_mw[s, t] for t in m.T) <= m.p_exp_max[s]
 
     m.btc_expansion = pyo.Constraint(m.S_exp, rule=rule)
 
@@ -54,8 +52,7 @@ def define_ai_hall_limit_constraints(m: pyo.ConcreteModel, d: ModelData) -> None
     """ai_hall_limit[s]:  sum_t halls[s,t] <= N_s = floor((max_it_mw - E_s) / B_s + 1e-9)."""
     m.ai_hall_limit = pyo.Constraint(
         m.S_hall,
-        rule=lambda m, s: pyo.quicksum(m.halls[s, t] for t in m.T)
-        <= d.hall_max[s],
+        rule=lambda m, s: pyo.quicksum(m.halls[s, t] for t in m.T) <= m.p_hall_max[s],
     )
 
 
@@ -75,7 +72,7 @@ def define_ai_first_hall_constraints(m: pyo.ConcreteModel, d: ModelData) -> None
         m.S_fix,
         m.T,
         rule=lambda m, s, t: m.halls[s, t]
-        <= d.hall_max[s] * pyo.quicksum(m.first_hall[s, tau] for tau in m.T if tau <= t),
+        <= m.p_hall_max[s] * pyo.quicksum(m.first_hall[s, tau] for tau in m.T if tau <= t),
     )
     m.ai_first_hall_start = pyo.Constraint(
         m.S_fix, m.T, rule=lambda m, s, t: m.first_hall[s, t] <= m.halls[s, t]
@@ -85,10 +82,10 @@ def define_ai_first_hall_constraints(m: pyo.ConcreteModel, d: ModelData) -> None
 def define_contract_size_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
     """contract_min[c]:  it_mw[c] >= m_c accept[c];  contract_max[c]:  it_mw[c] <= M_c accept[c]."""
     m.contract_min = pyo.Constraint(
-        m.C, rule=lambda m, c: m.it_mw[c] >= d.contracts[c].it_mw.min * m.accept[c]
+        m.C, rule=lambda m, c: m.it_mw[c] >= m.p_it_min[c] * m.accept[c]
     )
     m.contract_max = pyo.Constraint(
-        m.C, rule=lambda m, c: m.it_mw[c] <= d.contracts[c].it_mw.max * m.accept[c]
+        m.C, rule=lambda m, c: m.it_mw[c] <= m.p_it_max[c] * m.accept[c]
     )
 
 
@@ -114,11 +111,8 @@ def define_contract_sites_constraints(m: pyo.ConcreteModel, d: ModelData) -> Non
     """
     cst = [(c, s, t) for (c, s, t) in m.CST if c in d.uses_contracts]
 
-    def upper(c: str, s: str) -> float:
-        return min(d.contracts[c].it_mw.max, d.available_upper(s))
-
     m.contract_site_use = pyo.Constraint(
-        cst, rule=lambda m, c, s, t: m.serve[c, s, t] <= upper(c, s) * m.uses[c, s]
+        cst, rule=lambda m, c, s, t: m.serve[c, s, t] <= m.p_serve_upper[c, s] * m.uses[c, s]
     )
     m.contract_site_count = pyo.Constraint(
         m.C_uses,
@@ -135,7 +129,7 @@ def define_contract_sites_constraints(m: pyo.ConcreteModel, d: ModelData) -> Non
     ]
     m.contract_site_floor = pyo.Constraint(
         single,
-        rule=lambda m, c, s, t: m.serve[c, s, t] >= d.contracts[c].it_mw.min * m.uses[c, s],
+        rule=lambda m, c, s, t: m.serve[c, s, t] >= m.p_it_min[c] * m.uses[c, s],
     )
 
 
@@ -165,10 +159,10 @@ def define_site_envelope_constraints(m: pyo.ConcreteModel, d: ModelData) -> None
     def rule(m: pyo.ConcreteModel, s: str, t: int) -> Any:
         load: Any = 0.0
         if s in btc:
-            load = d.btc(s).pue * m.btc_mw[s, t]
+            load = m.p_btc_pue[s] * m.btc_mw[s, t]
         if s in d.hall_max:
-            load = load + d.ai(s).pue * reserved(m, d, s, t)
-        return load <= d.sites[s].capacity_mw
+            load = load + m.p_ai_pue[s] * reserved(m, d, s, t)
+        return load <= m.p_capacity[s]
 
     m.site_envelope = pyo.Constraint(keys, rule=rule)
 
@@ -203,13 +197,12 @@ def define_power_balance_constraints(m: pyo.ConcreteModel, d: ModelData) -> None
             terms.append(m.grid_mw[n, t])
         if n in sources:
             terms.append(m.gen_mw[n, t])
-        terms += [(1.0 - d.arcs[a].loss) * m.flow_mw[a, t] for a in into[n]]
+        terms += [m.p_arc_eff[a] * m.flow_mw[a, t] for a in into[n]]
         terms += [-m.flow_mw[a, t] for a in out[n]]
         if n in btc:
-            terms.append(-d.btc(n).pue * m.btc_mw[n, t])
+            terms.append(-m.p_btc_pue[n] * m.btc_mw[n, t])
         if served.get((n, t)):
-            pue = d.ai(n).pue
-            terms += [-pue * v for v in served[n, t]]
+            terms += [-m.p_ai_pue[n] * v for v in served[n, t]]
         if not terms:
             return pyo.Constraint.Skip
         return pyo.quicksum(terms) == 0
@@ -227,13 +220,11 @@ def define_capex_budget_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
         return  # nothing can be built: every budget holds trivially
     if lim.capex_budget_usd is not None:
         m.capex_budget = pyo.Constraint(
-            expr=pyo.quicksum(capex(m, d, t) for t in m.T)
-            <= lim.capex_budget_usd / MONEY_SCALE
+            expr=pyo.quicksum(capex(m, d, t) for t in m.T) <= m.p_budget
         )
     if lim.capex_budget_usd_per_period is not None:
-        per = dict(zip(d.periods, d.instance.series(lim.capex_budget_usd_per_period), strict=True))
         m.capex_budget_period = pyo.Constraint(
-            m.T, rule=lambda m, t: capex(m, d, t) <= per[t] / MONEY_SCALE
+            m.T, rule=lambda m, t: capex(m, d, t) <= m.p_budget_period[t]
         )
 
 
@@ -249,7 +240,7 @@ def define_tenant_share_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
     m.tenant_share = pyo.Constraint(
         m.K,
         rule=lambda m, k: pyo.quicksum(m.it_mw[c] for c in tenants[k])
-        <= share * pyo.quicksum(m.it_mw[c] for c in m.C),
+        <= m.p_tenant_share * pyo.quicksum(m.it_mw[c] for c in m.C),
     )
 
 
@@ -258,4 +249,6 @@ def define_max_contracts_constraints(m: pyo.ConcreteModel, d: ModelData) -> None
     cap = d.instance.limits.max_contracts
     if cap is None or not d.contracts:
         return
-    m.max_contracts = pyo.Constraint(expr=pyo.quicksum(m.accept[c] for c in m.C) <= cap)
+    m.max_contracts = pyo.Constraint(
+        expr=pyo.quicksum(m.accept[c] for c in m.C) <= m.p_max_contracts
+    )

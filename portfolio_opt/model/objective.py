@@ -11,7 +11,7 @@ from typing import Any
 
 import pyomo.environ as pyo
 
-from .data import MONEY_SCALE, ModelData
+from .data import ModelData
 from .expressions import available, capex
 
 __all__ = ["define_objective", "operating_cash"]
@@ -26,25 +26,15 @@ def operating_cash(
     AI_t     = sum_{c,s} rho_c (1+g_c)^((t - t0_c) ypp) 12000 ypp serve[c,s,t]
     ENERGY_t = H ( sum_s p_st grid_mw[s,t] + sum_r p_rt gen_mw[r,t] )
     OPEX_t   = ypp sum_s ( o^b_s btc_mw[s,t] + o^a_s available[s,t] )
+    (BTC revenue and BTC opex share one coefficient per MW: p_btc_margin.)
     """
-    k = 1.0 / MONEY_SCALE
-    terms: list[Any] = []
-    for s in d.btc_sites:
-        b = d.btc(s)
-        coef = d.btc_revenue[s, t] - d.ypp * b.opex_usd_per_mw_year
-        terms.append(coef * k * m.btc_mw[s, t])
     if serves is None:
         serves = [(c, s) for c, s, tt in m.CST if tt == t]
-    for c, s in serves:
-        terms.append(d.ai_revenue[c, t] * k * m.serve[c, s, t])
-    for s, price in d.grid_price.items():
-        terms.append(-d.hours * price[t] * k * m.grid_mw[s, t])
-    for r in d.sources:
-        terms.append(-d.hours * d.source_price[r][t] * k * m.gen_mw[r, t])
-    for s in d.ai_sites:
-        o = d.ai(s).opex_usd_per_it_mw_year
-        if o:
-            terms.append(-d.ypp * o * k * available(m, d, s, t))
+    terms: list[Any] = [m.p_btc_margin[s, t] * m.btc_mw[s, t] for s in d.btc_sites]
+    terms += [m.p_ai_rev[c, t] * m.serve[c, s, t] for c, s in serves]
+    terms += [-m.p_grid_cost[s, t] * m.grid_mw[s, t] for s in d.grid_price]
+    terms += [-m.p_src_cost[r, t] * m.gen_mw[r, t] for r in d.sources]
+    terms += [-m.p_ai_opex[s] * available(m, d, s, t) for s in d.ai_sites]
     return pyo.quicksum(terms)
 
 
@@ -55,8 +45,8 @@ def define_objective(m: pyo.ConcreteModel, d: ModelData) -> None:
         by_period[t].append((c, s))
     m.npv = pyo.Objective(
         expr=pyo.quicksum(
-            d.disc_op[t] * operating_cash(m, d, t, by_period[t])
-            - d.disc_cap[t] * capex(m, d, t)
+            m.p_disc_op[t] * operating_cash(m, d, t, by_period[t])
+            - m.p_disc_cap[t] * capex(m, d, t)
             for t in d.periods
         ),
         sense=pyo.maximize,

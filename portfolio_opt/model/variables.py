@@ -38,30 +38,26 @@ def define_sets(m: pyo.ConcreteModel, d: ModelData) -> None:
 
 
 def define_variables(m: pyo.ConcreteModel, d: ModelData) -> None:
-    """Variables with data-derived bounds (MW, IT MW, counts, binaries)."""
+    """Variables with data-derived bounds (MW, IT MW, counts, binaries), read from the Params."""
     m.btc_mw = pyo.Var(m.S_btc, m.T, domain=pyo.NonNegativeReals,
-                       bounds=lambda _m, s, t: (0.0, d.btc_upper(s)))
+                       bounds=lambda m, s, t: (0.0, m.p_btc_upper[s]))
     m.buy_mw = pyo.Var(m.S_exp, m.T, domain=pyo.NonNegativeReals,
-                       bounds=lambda _m, s, t: (0.0, d.btc(s).expansion.max_mw))  # type: ignore[union-attr]
+                       bounds=lambda m, s, t: (0.0, m.p_exp_max[s]))
     m.halls = pyo.Var(m.S_hall, m.T, domain=pyo.NonNegativeIntegers,
-                      bounds=lambda _m, s, t: (0, d.hall_max[s]))
+                      bounds=lambda m, s, t: (0, m.p_hall_max[s]))
     m.first_hall = pyo.Var(m.S_fix, m.T, domain=pyo.Binary)
     m.accept = pyo.Var(m.C, domain=pyo.Binary)
     m.it_mw = pyo.Var(m.C, domain=pyo.NonNegativeReals,
-                      bounds=lambda _m, c: (0.0, d.contracts[c].it_mw.max))
+                      bounds=lambda m, c: (0.0, m.p_it_max[c]))
     m.serve = pyo.Var(m.CST, domain=pyo.NonNegativeReals,
-                      bounds=lambda _m, c, s, t: (0.0, _serve_upper(d, c, s)))
+                      bounds=lambda m, c, s, t: (0.0, m.p_serve_upper[c, s]))
     m.uses = pyo.Var(m.CS_uses, domain=pyo.Binary)
     m.grid_mw = pyo.Var(m.S_grid, m.T, domain=pyo.NonNegativeReals,
-                        bounds=lambda _m, s, t: (0.0, d.sites[s].grid.capacity_mw))  # type: ignore[union-attr]
+                        bounds=lambda m, s, t: (0.0, m.p_grid_cap[s]))
     m.gen_mw = pyo.Var(m.R, m.T, domain=pyo.NonNegativeReals,
-                       bounds=lambda _m, r, t: (0.0, d.source_cap[r][t]))
+                       bounds=lambda m, r, t: (0.0, m.p_src_cap[r, t]))
     m.flow_mw = pyo.Var(m.A, m.T, domain=pyo.NonNegativeReals,
-                        bounds=lambda _m, a, t: (0.0, d.arcs[a].capacity_mw))
+                        bounds=lambda m, a, t: (0.0, m.p_arc_cap[a]))
     for c, con in d.contracts.items():
         if con.committed:
             m.accept[c].fix(1)
-
-
-def _serve_upper(d: ModelData, c: str, s: str) -> float:
-    return min(d.contracts[c].it_mw.max, d.available_upper(s))

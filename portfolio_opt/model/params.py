@@ -1,0 +1,184 @@
+"""Model parameters: every number the model reads, as Pyomo Params computed from the data.
+
+With ``mutable=False`` (a single solve) the Params are immutable and Pyomo inlines their
+values. With ``mutable=True`` (batches) they stay symbolic, so a variant instance with the
+same structure is solved by :func:`update_parameters` and an incremental re-solve instead
+of a rebuild. :func:`structure_signature` says when two data sets share a structure.
+
+Money parameters are in MUSD (model units); power in MW; per-period money rates are
+already multiplied by the period length (ypp years, D days, H hours).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyomo.environ as pyo
+
+from .data import MONEY_SCALE, ModelData
+
+__all__ = ["define_parameters", "parameter_values", "structure_signature", "update_parameters"]
+
+# name -> index sets (attribute names on the model); () for a scalar Param.
+PARAM_INDEX: dict[str, tuple[str, ...]] = {
+    "p_disc_op": ("T",),
+    "p_disc_cap": ("T",),
+    "p_btc_margin": ("S_btc", "T"),  # (BTC revenue - BTC opex) per hashing MW, MUSD
+    "p_btc_pue": ("S_btc",),
+    "p_btc_upper": ("S_btc",),
+    "p_fleet": ("S_btc",),
+    "p_exp_max": ("S_exp",),
+    "p_exp_capex": ("S_exp",),  # MUSD per MW bought
+    "p_existing": ("S_ai",),
+    "p_block": ("S_ai",),
+    "p_ai_pue": ("S_ai",),
+    "p_ai_opex": ("S_ai",),  # MUSD per available IT MW per period
+    "p_hall_max": ("S_hall",),
+    "p_hall_capex": ("S_hall",),  # MUSD per hall
+    "p_fixed_capex": ("S_fix",),  # MUSD once
+    "p_capacity": ("S",),
+    "p_grid_cap": ("S_grid",),
+    "p_grid_cost": ("S_grid", "T"),  # MUSD per MW imported over the period
+    "p_src_cap": ("R", "T"),
+    "p_src_cost": ("R", "T"),
+    "p_arc_cap": ("A",),
+    "p_arc_eff": ("A",),  # 1 - loss
+    "p_it_min": ("C",),
+    "p_it_max": ("C",),
+    "p_ai_rev": ("CT",),  # MUSD per served IT MW in t
+    "p_serve_upper": ("CS",),
+    "p_budget": (),
+    "p_budget_period": ("T",),
+    "p_tenant_share": (),
+    "p_max_contracts": (),
+}
+
+
+def parameter_values(d: ModelData) -> dict[str, dict[Any, float]]:
+    """Every parameter's values, keyed like its Param (scalars under the key None)."""
+    k = 1.0 / MONEY_SCALE
+    T = d.periods
+    v: dict[str, dict[Any, float]] = {name: {} for name in PARAM_INDEX}
+    for t in T:
+        v["p_disc_op"][t] = d.disc_op[t]
+        v["p_disc_cap"][t] = d.disc_cap[t]
+    for s in d.btc_sites:
+        b = d.btc(s)
+        v["p_btc_pue"][s] = b.pue
+        v["p_btc_upper"][s] = d.btc_upper(s)
+        v["p_fleet"][s] = b.fleet_mw
+        for t in T:
+            v["p_btc_margin"][s, t] = (d.btc_revenue[s, t] - d.ypp * b.opex_usd_per_mw_year) * k
+    for s in d.exp_sites:
+        x = d.btc(s).expansion
+        assert x is not None
+        v["p_exp_max"][s] = x.max_mw
+        v["p_exp_capex"][s] = x.capex_usd_per_mw * k
+    for s in d.ai_sites:
+        ai = d.ai(s)
+        v["p_existing"][s] = ai.existing_it_mw
+        v["p_block"][s] = ai.block_it_mw
+        v["p_ai_pue"][s] = ai.pue
+        v["p_ai_opex"][s] = d.ypp * ai.opex_usd_per_it_mw_year * k
+    for s in d.hall_sites:
+        ai = d.ai(s)
+        v["p_hall_max"][s] = d.hall_max[s]
+        v["p_hall_capex"][s] = ai.capex_usd_per_it_mw * ai.block_it_mw * k
+    for s in d.fixed_capex_sites:
+        v["p_fixed_capex"][s] = d.ai(s).fixed_capex_usd * k
+    for s, site in d.sites.items():
+        v["p_capacity"][s] = site.capacity_mw
+    for s, price in d.grid_price.items():
+        grid = d.sites[s].grid
+        assert grid is not None
+        v["p_grid_cap"][s] = grid.capacity_mw
+        for t in T:
+            v["p_grid_cost"][s, t] = d.hours * price[t] * k
+    for r in d.sources:
+        for t in T:
+            v["p_src_cap"][r, t] = d.source_cap[r][t]
+            v["p_src_cost"][r, t] = d.hours * d.source_price[r][t] * k
+    for i, arc in enumerate(d.arcs):
+        v["p_arc_cap"][i] = arc.capacity_mw
+        v["p_arc_eff"][i] = 1.0 - arc.loss
+    for c, con in d.contracts.items():
+        v["p_it_min"][c] = con.it_mw.min
+        v["p_it_max"][c] = con.it_mw.max
+        for t in d.active[c]:
+            v["p_ai_rev"][c, t] = d.ai_revenue[c, t] * k
+        for s in d.eligible[c]:
+            v["p_serve_upper"][c, s] = min(con.it_mw.max, d.available_upper(s))
+    lim = d.instance.limits
+    v["p_budget"][None] = (lim.capex_budget_usd or 0.0) * k
+    per = lim.capex_budget_usd_per_period
+    budgets = d.instance.series(per) if per is not None else [0.0] * len(T)
+    for t, limit in zip(T, budgets, strict=True):
+        v["p_budget_period"][t] = limit * k
+    v["p_tenant_share"][None] = lim.max_tenant_share if lim.max_tenant_share is not None else 1.0
+    v["p_max_contracts"][None] = float(lim.max_contracts or 0)
+    return v
+
+
+def define_parameters(m: pyo.ConcreteModel, d: ModelData, mutable: bool = False) -> None:
+    """Create every Param on the model (after the sets)."""
+    values = parameter_values(d)
+    for name, index in PARAM_INDEX.items():
+        vals = values[name]
+        if not index:
+            param = pyo.Param(initialize=vals[None], mutable=mutable, within=pyo.Any)
+        else:
+            sets = [getattr(m, i) for i in index]
+            param = pyo.Param(*sets, initialize=vals, mutable=mutable, within=pyo.Any,
+                              default=0.0)
+        setattr(m, name, param)
+
+
+def update_parameters(m: pyo.ConcreteModel, d: ModelData) -> int:
+    """Write a same-structure variant's values into a mutable model; returns values changed."""
+    changed = 0
+    for name, vals in parameter_values(d).items():
+        param = getattr(m, name)
+        if not PARAM_INDEX[name]:
+            if pyo.value(param) != vals[None]:
+                param.set_value(vals[None])
+                changed += 1
+            continue
+        for key, x in vals.items():
+            p = param[key]
+            if p.value != x:
+                p.set_value(x)
+                changed += 1
+    return changed
+
+
+def structure_signature(d: ModelData) -> tuple[Any, ...]:
+    """Everything that shapes the model besides parameter values.
+
+    Two data sets with equal signatures build models with the same variables, constraints
+    and nonzero pattern, so one can be turned into the other by :func:`update_parameters`.
+    """
+    lim = d.instance.limits
+    contracts = tuple(
+        (c, con.tenant, con.committed, con.max_sites, con.it_mw.min > 0,
+         tuple(d.active[c]), d.eligible[c])
+        for c, con in d.contracts.items()
+    )
+    return (
+        tuple(d.periods),
+        tuple(d.sites),
+        tuple(d.btc_sites),
+        tuple(d.exp_sites),
+        tuple(d.ai_sites),
+        tuple(d.hall_sites),
+        tuple(d.fixed_capex_sites),
+        tuple(d.grid_price),
+        tuple(d.sources),
+        tuple((a.link, a.tail, a.head) for a in d.arcs),
+        tuple((s, d.ai(s).lead_time_periods) for s in d.ai_sites),
+        contracts,
+        tuple(d.uses_contracts),
+        lim.capex_budget_usd is not None,
+        lim.capex_budget_usd_per_period is not None,
+        lim.max_tenant_share is not None and lim.max_tenant_share < 1.0,
+        lim.max_contracts is not None,
+    )
