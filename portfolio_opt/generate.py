@@ -39,6 +39,8 @@ START_YEAR = 2026
 HALVINGS = {2028: 0.55, 2032: 0.85, 2036: 0.85}
 # April halving: about a third of the year runs at the old subsidy.
 HALVING_YEAR_BLEND = 1 / 3
+# Above this many AI sites only one offer (the third) is open to every AI site.
+DEFAULT_ELIGIBILITY_MAX_AI_SITES = 30
 LEAD_TIMES = np.array([0, 1, 2])
 LEAD_TIME_WEIGHTS = np.array([0.2, 0.5, 0.3])
 BLOCK_SIZES_IT_MW = np.array([10.0, 20.0, 25.0, 35.0, 50.0, 60.0, 100.0])
@@ -374,6 +376,10 @@ def _contracts(rng: np.random.Generator, count: int, sites: list[dict[str, Any]]
         c["term_periods"] = int(rng.integers(10, 16))
         # the first offers use near, an explicit list and the default; then at random
         kind = j if j < 3 else int(rng.integers(0, 3))
+        if kind == 2 and j >= 3 and len(ai_ids) > DEFAULT_ELIGIBILITY_MAX_AI_SITES:
+            # Past a few dozen AI sites a real offer names its sites or region: offers
+            # open to every AI site would make the model grow with sites x contracts.
+            kind = 1
         if kind == 0:
             ref = sites[int(rng.choice(ai_index))]["id"] if j == 0 else \
                 sites[int(rng.integers(0, len(sites)))]["id"]
