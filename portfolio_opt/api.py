@@ -78,12 +78,35 @@ def solve(
     Never silent about non-optimal outcomes: ``result.status``, ``result.mip_gap`` and
     ``result.message`` say what happened. Raises :class:`InputError` for invalid input.
     """
-    from .solver import PersistentHighs, solver_options
+    from .solver import solver_options
 
     options = solver_options(profile, time_limit=time_limit, mip_gap=mip_gap, threads=threads)
     built = build(source)
-    engine = PersistentHighs(built.pyomo)
+    engine = handoff(built)
     return result_from_solve(built, engine, options, str(profile))
+
+
+# Above this many variables the standard-form hand-off beats the persistent interface even
+# counting its one-off scipy import (measured in benchmarks/, docs/performance.md).
+DIRECT_HANDOFF_MIN_VARS = 20_000
+
+
+def model_size(built: Model) -> int:
+    """Number of variables of a built model (from its index sets, without walking it)."""
+    m = built.pyomo
+    per_period = len(m.S_btc) + len(m.S_exp) + len(m.S_hall) + len(m.S_fix) + len(m.S_grid)
+    per_period += len(m.R) + len(m.A)
+    return len(m.T) * per_period + len(m.CST) + len(m.CS_uses) + 2 * len(m.C)
+
+
+def handoff(built: Model, how: str = "auto") -> Any:
+    """Hand the model to HiGHS: ``direct`` (standard-form compiler + passModel),
+    ``persistent`` (Pyomo's persistent interface) or ``auto`` (direct for large models)."""
+    from .solver import DirectHighs, PersistentHighs
+
+    if how == "auto":
+        how = "direct" if model_size(built) >= DIRECT_HANDOFF_MIN_VARS else "persistent"
+    return DirectHighs(built.pyomo) if how == "direct" else PersistentHighs(built.pyomo)
 
 
 def result_from_solve(built: Model, engine: Any, options: dict[str, Any], profile: str) -> Result:
@@ -119,8 +142,12 @@ def result_from_solve(built: Model, engine: Any, options: dict[str, Any], profil
             )
     elif outcome.status == Status.INFEASIBLE:
         from .diagnose import explain_infeasible
+        from .solver import PersistentHighs
 
-        result.message = explain_infeasible(built, engine, options)
+        # The diagnosis re-solves after fixing and unfixing commitments: that needs the
+        # persistent interface, whichever path the first solve took.
+        probe = engine if isinstance(engine, PersistentHighs) else PersistentHighs(built.pyomo)
+        result.message = explain_infeasible(built, probe, options)
     elif outcome.status == Status.TIME_LIMIT_NO_SOLUTION:
         result.message = f"no feasible plan found within the limits ({outcome.termination})"
     else:

@@ -56,12 +56,13 @@ def build_network(instance: Instance) -> Network:
         else:
             graph.add_edge(link.from_, link.to, key=lid, kind="fiber",
                            latency_ms=float(link.latency_ms or 0.0))
-    eligible = {c.id: _eligible_sites(instance, graph, c) for c in instance.contracts}
+    fiber = fiber_graph(graph)
+    eligible = {c.id: _eligible_sites(instance, fiber, c) for c in instance.contracts}
     return Network(graph, tuple(arcs), eligible)
 
 
-def fiber_latencies(graph: nx.MultiGraph, source: str) -> dict[str, float]:
-    """Shortest fiber-path latency (ms) from ``source`` to every node it reaches."""
+def fiber_graph(graph: nx.MultiGraph) -> nx.Graph:
+    """The fiber links as a simple weighted graph (the fastest of parallel links kept)."""
     fiber: nx.Graph = nx.Graph()
     fiber.add_nodes_from(graph.nodes)
     for u, v, data in graph.edges(data=True):
@@ -70,10 +71,17 @@ def fiber_latencies(graph: nx.MultiGraph, source: str) -> dict[str, float]:
         w = data["latency_ms"]
         if not fiber.has_edge(u, v) or fiber[u][v]["weight"] > w:
             fiber.add_edge(u, v, weight=w)
-    return dict(nx.single_source_dijkstra_path_length(fiber, source, weight="weight"))
+    return fiber
 
 
-def _eligible_sites(instance: Instance, graph: nx.MultiGraph, c: Contract) -> tuple[str, ...]:
+def fiber_latencies(fiber: nx.Graph, source: str, cutoff: float | None = None) -> dict[str, float]:
+    """Shortest fiber-path latency (ms) from ``source`` to every node it reaches (within
+    ``cutoff``, when given)."""
+    return dict(nx.single_source_dijkstra_path_length(fiber, source, cutoff=cutoff,
+                                                      weight="weight"))
+
+
+def _eligible_sites(instance: Instance, fiber: nx.Graph, c: Contract) -> tuple[str, ...]:
     ai_sites = [s.id for s in instance.sites if s.ai is not None]
     el = c.eligible
     if el is None:
@@ -83,6 +91,6 @@ def _eligible_sites(instance: Instance, graph: nx.MultiGraph, c: Contract) -> tu
         return tuple(s for s in ai_sites if s in chosen)
     assert el.near is not None
     limit = el.near.max_latency_ms
-    tol = NEAR_TOLERANCE * max(1.0, limit)
-    dist = fiber_latencies(graph, el.near.site)
-    return tuple(s for s in ai_sites if s in dist and dist[s] <= limit + tol)
+    reach = limit + NEAR_TOLERANCE * max(1.0, limit)
+    dist = fiber_latencies(fiber, el.near.site, cutoff=reach)
+    return tuple(s for s in ai_sites if s in dist and dist[s] <= reach)
