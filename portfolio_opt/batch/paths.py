@@ -31,13 +31,16 @@ from ..errors import InputError, InputIssue
 from ..instance import Instance
 
 __all__ = [
+    "Change",
     "Location",
     "ParamPath",
     "Segment",
     "Value",
+    "apply_changes",
     "apply_overrides",
     "get_value",
     "get_values",
+    "nearest_paths",
     "parse_path",
     "resolve",
     "valid_paths",
@@ -310,17 +313,35 @@ def apply_overrides(instance: Instance, overrides: dict[str, float | list[float]
     gives one factor per period). Overrides apply in dict order. The copy is validated
     like an instance file: a value that breaks a rule raises :class:`InputError`.
     """
+    return apply_changes(instance, [(k, v, scale) for k, v in overrides.items()],
+                         source=source)
+
+
+Change = tuple[str, float | list[float], bool]
+
+
+def apply_changes(instance: Instance, changes: list[Change], *, source: str = "<scenario>",
+                  base_dump: dict[str, Any] | None = None) -> Instance:
+    """Like :func:`apply_overrides` with a scale flag per change: ``(path, value, scale)``.
+
+    ``base_dump`` (``instance.model_dump(by_alias=True, exclude_none=True)``) saves the
+    dump when many scenarios share one base; it is deep-copied, never changed.
+    """
+    import copy
+
     from ..validate import validate_data
 
-    data = instance.model_dump(by_alias=True, exclude_none=True)
+    if base_dump is None:
+        data = instance.model_dump(by_alias=True, exclude_none=True)
+    else:
+        data = copy.deepcopy(base_dump)
     periods = instance.horizon.periods
-    for text, x in overrides.items():
+    for text, x, scale in changes:
         for loc in resolve(instance, text, source=source):
             *head, last = loc.keys
             parent = _dig(data, tuple(head))
             if parent is None:
                 raise _issue(text, f"'{loc.label}' is inside a block absent in the base",
                              source, "parameter")
-            value = _new_value(loc, parent.get(last), x, scale, periods, text, source)
-            parent[last] = value
+            parent[last] = _new_value(loc, parent.get(last), x, scale, periods, text, source)
     return validate_data(data, source)
