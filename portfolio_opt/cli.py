@@ -123,6 +123,32 @@ def generate(
                f"seed {seed}")
 
 
+@app.command()
+def sweep(
+    batch: Annotated[Path, typer.Argument(help="Batch file (.yaml): base, method, parameters.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Store folder (resumed if present).")],
+    workers: Annotated[int | None, typer.Option(
+        "--workers", min=1, help="Worker processes [default: one per core].")] = None,
+    dask: Annotated[str | None, typer.Option(
+        "--dask", help="'local' (a LocalCluster on 127.0.0.1) or tcp://HOST:PORT.")] = None,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Delete --out's results first.")]
+    = False,
+    chunk_size: Annotated[int | None, typer.Option(
+        "--chunk-size", min=1, help="Scenarios per task [default: automatic].")] = None,
+    plot: Annotated[bool, typer.Option("--plot", help="Also draw the batch's pictures.")]
+    = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or tables.")]
+    = False,
+) -> None:
+    """Solve every scenario of a sensitivity batch; results and analyses go to --out."""
+    from .batch.report import print_batch
+    from .batch.report import sweep as run_sweep
+
+    result = _guard(run_sweep, batch, out, workers=workers, dask=dask, fresh=fresh,
+                    chunk_size=chunk_size, plot=plot, quiet=quiet)
+    print_batch(result, quiet=quiet)
+
+
 def main() -> None:
     """Console-script entry point."""
     app(prog_name="portfolio-opt")
