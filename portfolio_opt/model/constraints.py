@@ -24,6 +24,7 @@ __all__ = [
     "define_contract_serve_constraints",
     "define_contract_sites_constraints",
     "define_contract_size_constraints",
+    "define_hall_block_constraints",
     "define_max_contracts_constraints",
     "define_power_balance_constraints",
     "define_site_ai_capacity_constraints",
@@ -72,7 +73,7 @@ def define_ai_first_hall_constraints(m: pyo.ConcreteModel, d: ModelData) -> None
         m.S_fix,
         m.T,
         rule=lambda m, s, t: m.halls[s, t]
-        <= m.p_hall_max[s] * pyo.quicksum(m.first_hall[s, tau] for tau in m.T if tau <= t),
+        <= m.p_first_hall_m[s] * pyo.quicksum(m.first_hall[s, tau] for tau in m.T if tau <= t),
     )
     m.ai_first_hall_start = pyo.Constraint(
         m.S_fix, m.T, rule=lambda m, s, t: m.first_hall[s, t] <= m.halls[s, t]
@@ -106,6 +107,7 @@ def define_contract_sites_constraints(m: pyo.ConcreteModel, d: ModelData) -> Non
     contract_site_use[c,s,t]:  serve[c,s,t] <= U_cs uses[c,s]
     contract_site_count[c]:    sum_s uses[c,s] <= k_c accept[c]
     Valid inequalities that tighten the relaxation without cutting off any plan:
+    contract_site_accept[c,s]: uses[c,s] <= accept[c]
     contract_site_needed[c]:   sum_s uses[c,s] >= accept[c]               (m_c > 0)
     contract_site_floor[c,s,t]: serve[c,s,t] >= m_c uses[c,s]             (k_c = 1)
     """
@@ -119,6 +121,11 @@ def define_contract_sites_constraints(m: pyo.ConcreteModel, d: ModelData) -> Non
         rule=lambda m, c: pyo.quicksum(m.uses[c, s] for s in d.eligible[c])
         <= d.contracts[c].max_sites * m.accept[c],
     )
+    if not d.formulation.valid_inequalities:
+        return
+    m.contract_site_accept = pyo.Constraint(
+        m.CS_uses, rule=lambda m, c, s: m.uses[c, s] <= m.accept[c]
+    )
     needed = [c for c in d.uses_contracts if d.contracts[c].it_mw.min > 0]
     m.contract_site_needed = pyo.Constraint(
         needed, rule=lambda m, c: pyo.quicksum(m.uses[c, s] for s in d.eligible[c]) >= m.accept[c]
@@ -130,6 +137,27 @@ def define_contract_sites_constraints(m: pyo.ConcreteModel, d: ModelData) -> Non
     m.contract_site_floor = pyo.Constraint(
         single,
         rule=lambda m, c, s, t: m.serve[c, s, t] >= m.p_it_min[c] * m.uses[c, s],
+    )
+
+
+def define_hall_block_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """Only in the block-binary encoding (measured, not the default):
+
+    hall_block_count[s,t]:  halls[s,t] = sum_k hall_block[s,k,t]
+    hall_block_once[s,k]:   sum_t hall_block[s,k,t] <= 1
+    """
+    if d.formulation.hall_encoding != "block_binaries":
+        return
+    keys = [(s, k) for s in d.hall_sites for k in range(1, d.hall_max[s] + 1)]
+    m.SK_hall = pyo.Set(dimen=2, initialize=keys, ordered=True)
+    m.hall_block = pyo.Var(m.SK_hall, m.T, domain=pyo.Binary)
+    m.hall_block_count = pyo.Constraint(
+        m.S_hall, m.T,
+        rule=lambda m, s, t: m.halls[s, t]
+        == pyo.quicksum(m.hall_block[s, k, t] for k in range(1, d.hall_max[s] + 1)),
+    )
+    m.hall_block_once = pyo.Constraint(
+        m.SK_hall, rule=lambda m, s, k: pyo.quicksum(m.hall_block[s, k, t] for t in m.T) <= 1
     )
 
 

@@ -12,10 +12,26 @@ from dataclasses import dataclass, field
 from ..graph import Arc, Network, build_network
 from ..instance import AI, BTC, Contract, Instance, Site
 
-__all__ = ["MONEY_SCALE", "ModelData", "prepare"]
+__all__ = ["MONEY_SCALE", "Formulation", "ModelData", "prepare"]
 
 MONEY_SCALE = 1e6  # USD per model money unit (MUSD)
 HALL_FLOOR_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class Formulation:
+    """Formulation choices. The defaults are the strong formulation; the others exist to
+    measure what each choice is worth (benchmarks/, docs/performance.md). Every choice gives
+    the same optimum: they differ only in how tight the LP relaxation is.
+    """
+
+    hall_encoding: str = "integer"  # "integer": one count per site and period;
+    # "block_binaries": one binary per block and period (symmetric, weaker)
+    data_bounds: bool = True  # bounds from the data; False: an arbitrary big-M of BIG_M
+    valid_inequalities: bool = True  # site-choice/acceptance/served-MW cuts, envelope hall cap
+
+
+BIG_M = 1.0e4  # the arbitrary constant a weaker formulation would use (IT MW)
 
 
 @dataclass
@@ -46,6 +62,7 @@ class ModelData:
     eligible: dict[str, tuple[str, ...]]
     ai_revenue: dict[tuple[str, int], float]  # USD per served IT MW of contract c in t
     arcs: tuple[Arc, ...]
+    formulation: Formulation = field(default_factory=Formulation)
     uses_contracts: list[str] = field(default_factory=list)  # contracts needing site binaries
 
     def btc(self, s: str) -> BTC:
@@ -72,8 +89,10 @@ class ModelData:
         return a.existing_it_mw + a.block_it_mw * self.hall_max[s]
 
 
-def prepare(instance: Instance, network: Network | None = None) -> ModelData:
+def prepare(instance: Instance, network: Network | None = None,
+            formulation: Formulation | None = None) -> ModelData:
     """Derive index sets and coefficients from a validated instance."""
+    form = formulation or Formulation()
     net = network or build_network(instance)
     h = instance.horizon
     periods = list(range(1, h.periods + 1))
@@ -93,7 +112,7 @@ def prepare(instance: Instance, network: Network | None = None) -> ModelData:
         # The envelope alone already bounds halls: a valid, tighter integer bound.
         room = s.capacity_mw - a.existing_it_mw * a.pue
         by_envelope = math.floor(room / (a.block_it_mw * a.pue) + HALL_FLOOR_EPS)
-        hall_max[s.id] = max(0, min(by_max, by_envelope))
+        hall_max[s.id] = max(0, min(by_max, by_envelope) if form.valid_inequalities else by_max)
 
     btc_revenue = {}
     for s in instance.sites:
@@ -159,6 +178,7 @@ def prepare(instance: Instance, network: Network | None = None) -> ModelData:
         eligible=dict(net.eligible),
         ai_revenue=ai_revenue,
         arcs=net.arcs,
+        formulation=form,
     )
     data.uses_contracts = [
         c.id for c in instance.contracts if len(data.eligible[c.id]) > c.max_sites

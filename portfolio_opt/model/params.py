@@ -15,7 +15,7 @@ from typing import Any
 
 import pyomo.environ as pyo
 
-from .data import MONEY_SCALE, ModelData
+from .data import BIG_M, MONEY_SCALE, ModelData
 
 __all__ = ["define_parameters", "parameter_values", "structure_signature", "update_parameters"]
 
@@ -35,6 +35,7 @@ PARAM_INDEX: dict[str, tuple[str, ...]] = {
     "p_ai_opex": ("S_ai",),  # MUSD per available IT MW per period
     "p_hall_max": ("S_hall",),
     "p_hall_capex": ("S_hall",),  # MUSD per hall
+    "p_first_hall_m": ("S_fix",),  # N_s (or an arbitrary big-M in the weak formulation)
     "p_fixed_capex": ("S_fix",),  # MUSD once
     "p_capacity": ("S",),
     "p_grid_cap": ("S_grid",),
@@ -84,8 +85,10 @@ def parameter_values(d: ModelData) -> dict[str, dict[Any, float]]:
         ai = d.ai(s)
         v["p_hall_max"][s] = d.hall_max[s]
         v["p_hall_capex"][s] = ai.capex_usd_per_it_mw * ai.block_it_mw * k
+    strong = d.formulation.data_bounds
     for s in d.fixed_capex_sites:
         v["p_fixed_capex"][s] = d.ai(s).fixed_capex_usd * k
+        v["p_first_hall_m"][s] = d.hall_max[s] if strong else BIG_M
     for s, site in d.sites.items():
         v["p_capacity"][s] = site.capacity_mw
     for s, price in d.grid_price.items():
@@ -107,7 +110,9 @@ def parameter_values(d: ModelData) -> dict[str, dict[Any, float]]:
         for t in d.active[c]:
             v["p_ai_rev"][c, t] = d.ai_revenue[c, t] * k
         for s in d.eligible[c]:
-            v["p_serve_upper"][c, s] = min(con.it_mw.max, d.available_upper(s))
+            v["p_serve_upper"][c, s] = (
+                min(con.it_mw.max, d.available_upper(s)) if strong else BIG_M
+            )
     lim = d.instance.limits
     v["p_budget"][None] = (lim.capex_budget_usd or 0.0) * k
     per = lim.capex_budget_usd_per_period
@@ -164,6 +169,7 @@ def structure_signature(d: ModelData) -> tuple[Any, ...]:
         for c, con in d.contracts.items()
     )
     return (
+        d.formulation,
         tuple(d.periods),
         tuple(d.sites),
         tuple(d.btc_sites),
