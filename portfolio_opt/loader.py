@@ -16,6 +16,7 @@ __all__ = ["LoadedFile", "load_instance", "read_document"]
 
 YAML_SUFFIXES = {".yaml", ".yml"}
 JSON_SUFFIXES = {".json"}
+XLSX_SUFFIXES = {".xlsx"}
 
 
 @dataclass(frozen=True)
@@ -122,14 +123,18 @@ def _parse_issue(name: str, exc: Exception, is_json: bool) -> InputIssue:
 
 
 def read_document(path: str | Path) -> LoadedFile:
-    """Read and parse one YAML or JSON file (the extension decides, any case)."""
+    """Read and parse one YAML, JSON or .xlsx file (the extension decides, any case)."""
     p = Path(path)
     name = str(path)
     suffix = p.suffix.lower()
+    if suffix in XLSX_SUFFIXES:  # a workbook: read, validated and located cell by cell
+        from .spreadsheet import read_workbook
+
+        return read_workbook(path)
     if suffix not in YAML_SUFFIXES | JSON_SUFFIXES:
         raise InputError(
             [InputIssue(name, "file", "", p.suffix or p.name,
-                        "expected a file ending in .yaml, .yml or .json")]
+                        "expected a file ending in .yaml, .yml, .json or .xlsx")]
         )
     try:
         raw = p.read_bytes()

@@ -1,0 +1,170 @@
+"""Pointing validation messages at cells: the entity and field become sheet, row and column.
+
+:func:`portfolio_opt.validate.validate_data` names an entity (``site 'alpha'``,
+``contracts[2]``, ``horizon``) and a dotted field (``grid.price_usd_per_mwh``); the reader
+recorded which row and which cells each came from, so each message gains the place a
+spreadsheet user looks for, and keeps the entity and field it already named.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from openpyxl.utils import get_column_letter
+
+from ..errors import InputIssue
+from .layout import KEY_VALUE_SHEETS, TABLE_SHEETS, split_period
+from .reader import Cell, Sheets
+
+__all__ = ["locate_issues"]
+
+_KIND = {"sites": "site", "sources": "source", "links": "link", "contracts": "contract"}
+_ELEMENT = re.compile(r"element ([0-9]+) \(period")
+_INDEX = re.compile(r"\[[0-9]+\]$")
+_NUMBER_TEXT = re.compile(r"^\s*[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?\s*$")
+
+
+def locate_issues(issues: list[InputIssue], sheets: Sheets) -> list[InputIssue]:
+    """The validation's issues, each with the sheet, row and column it is about."""
+    labels = _labels(sheets.document)
+    return [_locate(issue, sheets, labels) for issue in issues]
+
+
+def _labels(doc: dict[str, Any]) -> dict[str, list[tuple[str, int]]]:
+    """Every way the validation may name an entity row -> (sheet, index in its list)."""
+    out: dict[str, list[tuple[str, int]]] = {}
+    for key, kind in _KIND.items():
+        items = doc.get(key)
+        if not isinstance(items, list):
+            continue
+        for k, item in enumerate(items):
+            names = [f"{key}[{k}]"]
+            ident = _ident(key, item)
+            if ident is not None:
+                names += [f"{kind} '{ident}'", f"{kind} '{ident}' ({key}[{k}])"]
+            for label in names:
+                out.setdefault(label, []).append((key, k))
+    return out
+
+
+def _ident(key: str, item: Any) -> str | None:
+    if not isinstance(item, dict):
+        return None
+    ident = item.get("id")
+    if isinstance(ident, str) and ident:
+        return ident
+    ends = (item.get("from"), item.get("to"))
+    if key == "links" and all(isinstance(e, str) and e for e in ends):
+        return f"{ends[0]}-{ends[1]}"  # a link's default id
+    return None
+
+
+def _locate(issue: InputIssue, sheets: Sheets, labels: dict[str, list[tuple[str, int]]]
+            ) -> InputIssue:
+    entity, fld = issue.entity, issue.field
+    if entity in KEY_VALUE_SHEETS or (entity == "document" and fld == "name"):
+        sheet = "horizon" if entity == "document" else entity
+        key: tuple[Any, ...] = ("name",) if entity == "document" else (sheet, _base(fld))
+        where = _key_value_place(sheet, _base(fld) if entity != "document" else "name",
+                                 sheets.cells.get(key), sheets, issue.expected)
+        return _with(issue, where, entity != "document" and entity)
+    if entity == "document":
+        top = fld.split(".")[0].split("[")[0]
+        if top in TABLE_SHEETS or top in KEY_VALUE_SHEETS:
+            return _with(issue, f"sheet '{top}'" if top in sheets.headers
+                         or top in sheets.field_rows else f"no sheet '{top}'", False)
+        return issue
+    found = labels.get(entity)
+    if not found:
+        return issue
+    sheet = found[0][0]
+    rows = sorted({sheets.rows[(sheet, k)] for _, k in found if (sheet, k) in sheets.rows})
+    where = f"sheet '{sheet}', row{'s' if len(rows) > 1 else ''} " + ", ".join(map(str, rows))
+    if fld:
+        cells = _field_cells(sheet, found[0][1], fld, sheets)
+        where += _columns_text(cells, issue.expected) if cells else _absent_column(
+            sheet, fld, sheets)
+    return _with(issue, where, entity)
+
+
+def _base(fld: str) -> str:
+    """``eligible.sites[1]`` -> ``eligible.sites``: the column a list element sits in."""
+    while _INDEX.search(fld):
+        fld = _INDEX.sub("", fld)
+    return fld
+
+
+def _field_cells(sheet: str, k: int, fld: str, sheets: Sheets) -> list[Cell]:
+    base = _base(fld)
+    cells = sheets.cells.get((sheet, k, base))
+    if cells:
+        return cells
+    # A whole block ("eligible", "btc"): the cells of its columns in this row.
+    inside = [c for key, cs in sheets.cells.items()
+              if len(key) == 3 and key[:2] == (sheet, k) and str(key[2]).startswith(base + ".")
+              for c in cs]
+    return sorted(inside, key=lambda c: c.column)
+
+
+def _columns_text(cells: list[Cell], expected: str) -> str:
+    element = _ELEMENT.search(expected)
+    if element and len(cells) > 1:
+        t = int(element.group(1))
+        if 1 <= t <= len(cells):
+            return f", column {get_column_letter(cells[t - 1].column)}"
+    letters = [get_column_letter(c.column) for c in cells]
+    if len(letters) == 1:
+        return f", column {letters[0]}"
+    return f", columns {letters[0]}-{letters[-1]}"
+
+
+def _absent_column(sheet: str, fld: str, sheets: Sheets) -> str:
+    """A field with no value: its (empty) column if the sheet has one."""
+    base = _base(fld)
+    headers = sheets.headers.get(sheet, {})
+    if base in headers:
+        return f", column {get_column_letter(headers[base])}"
+    per_period = [j for h, j in headers.items() if split_period(h)[0] == base
+                  and split_period(h)[1] is not None]
+    if per_period:
+        return f", columns {get_column_letter(min(per_period))}-" \
+               f"{get_column_letter(max(per_period))}"
+    return f" (the sheet has no column '{base}')"
+
+
+def _key_value_place(sheet: str, fld: str, cells: list[Cell] | None, sheets: Sheets,
+                     expected: str) -> str:
+    if sheet not in sheets.field_rows:
+        return f"no sheet '{sheet}'"
+    if cells:
+        rows = [c.row for c in cells]
+        element = _ELEMENT.search(expected)
+        if element and len(cells) > 1 and 1 <= int(element.group(1)) <= len(cells):
+            rows = [cells[int(element.group(1)) - 1].row]
+        span = f" {rows[0]}" if len(rows) == 1 else f"s {rows[0]}-{rows[-1]}"
+        return f"sheet '{sheet}', row{span}, column B"
+    row = sheets.field_rows[sheet].get(fld)
+    if row is not None:
+        return f"sheet '{sheet}', row {row}, column B"
+    return f"sheet '{sheet}' (no row '{fld}' in column A)"
+
+
+# Hints written for YAML files, and what to do in a spreadsheet instead.
+_HINTS = (
+    (re.compile(r" \(quote ids that look like numbers\)"),
+     " (format the cell as text, or type the id with a leading apostrophe)"),
+    (re.compile(r"; '[^']*' is a string in YAML 1\.2$"), " (use a TRUE or FALSE cell)"),
+    (re.compile(r" \('[^']*' is a string in YAML 1\.2\)"), ""),
+)
+
+
+def _with(issue: InputIssue, where: str, entity: str | bool) -> InputIssue:
+    expected = issue.expected
+    for pattern, hint in _HINTS:
+        expected = pattern.sub(hint, expected)
+    if (isinstance(issue.value, str) and _NUMBER_TEXT.match(issue.value)
+            and "number" in expected):
+        expected += " (the cell holds text that looks like a number: store it as a number)"
+    label = f"{where} ({entity})" if isinstance(entity, str) and entity else where
+    return InputIssue(issue.file, label, issue.field, issue.value, expected)

@@ -1,0 +1,77 @@
+"""A solved instance as one workbook: the summary and each result table on its own sheet.
+
+The sheets hold the same columns and values as summary.json and the CSV files (written
+with full float precision); ``solve --format xlsx`` writes it as ``results.xlsx``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
+
+from .writer import exact_numbers
+
+__all__ = ["RESULTS_WORKBOOK", "read_results_workbook", "write_results_workbook"]
+
+RESULTS_WORKBOOK = "results.xlsx"
+SUMMARY_SHEET = "summary"
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as Python ones; mappings and lists as JSON text; NaN as an empty cell."""
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, allow_nan=False, default=str)
+    return value
+
+
+def write_results_workbook(result: Any, path: str | Path) -> Path:
+    """Write ``result.summary()`` and every table of ``result.tables()`` to ``path``."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    wb = Workbook(write_only=True)
+    bold = Font(bold=True)
+
+    def header(ws: Any, names: list[str]) -> None:
+        cells = []
+        for name in names:
+            cell = WriteOnlyCell(ws, value=name)
+            cell.font = bold
+            cells.append(cell)
+        ws.append(cells)
+
+    ws = wb.create_sheet(SUMMARY_SHEET)
+    header(ws, ["field", "value"])
+    for key, value in result.summary().items():
+        ws.append([key, _plain(value)])
+    for name, df in result.tables().items():
+        ws = wb.create_sheet(name[:31])
+        header(ws, [str(c) for c in df.columns])
+        for row in df.itertuples(index=False, name=None):
+            ws.append([_plain(v) for v in row])
+    tmp = out.with_name(f".{out.name}.tmp")
+    with exact_numbers():
+        wb.save(tmp)
+    os.replace(tmp, out)
+    return out
+
+
+def read_results_workbook(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The summary (a dict) and the tables (pandas DataFrames by sheet name) of a results
+    workbook, as :func:`write_results_workbook` wrote them."""
+    import pandas as pd
+
+    sheets = pd.read_excel(path, sheet_name=None, engine="openpyxl")
+    summary_df = sheets.pop(SUMMARY_SHEET)
+    summary = {str(k): (None if v != v else v)  # NaN: an empty cell, i.e. null
+               for k, v in zip(summary_df["field"], summary_df["value"], strict=True)}
+    return summary, sheets
