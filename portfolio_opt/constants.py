@@ -11,6 +11,7 @@ __all__ = [
     "CONTRACT_SITE_PERIOD_COLUMNS",
     "EXIT_CODES",
     "FLOW_COLUMNS",
+    "MARGINAL_COLUMNS",
     "OUTPUT_FILES",
     "SITE_PERIOD_COLUMNS",
     "Status",
@@ -55,6 +56,11 @@ CASHFLOW_COLUMNS = [
     "period", "year", "btc_revenue", "ai_revenue", "energy_cost", "opex", "capex", "net",
     "discounted",
 ]
+# marginal_values.csv (docs/marginal_values.md)
+MARGINAL_COLUMNS = [
+    "kind", "entity", "direction", "period", "year", "value_usd_per_unit", "unit", "binding",
+    "limit", "note",
+]
 
 OUTPUT_FILES = {
     "summary": "summary.json",
@@ -63,4 +69,6 @@ OUTPUT_FILES = {
     "contract_site_periods": "contract_site_periods.csv",
     "flows": "flows.csv",
     "cashflows": "cashflows.csv",
+    "marginal_values": "marginal_values.csv",
+    "diagnosis": "diagnosis.json",
 }
