@@ -27,16 +27,17 @@ def _check_dask(dask: str | None) -> None:
 def sweep(batch: Path, out: Path, *, workers: int | None, dask: str | None, fresh: bool,
           chunk_size: int | None, plot: bool, quiet: bool) -> BatchResult:
     """Run the batch with a progress bar on stderr; draw the pictures when asked."""
-    from .api import plot_batch_result, run_batch
+    from .api import open_batch, plot_batch_result, run_batch
     from .progress import ProgressBar
 
     _check_dask(dask)
+    checked = open_batch(batch)  # an invalid file is reported before any bar is drawn
     if quiet:
-        result = run_batch(batch, out, workers=workers, dask=dask, fresh=fresh,
+        result = run_batch(checked, out, workers=workers, dask=dask, fresh=fresh,
                            chunk_size=chunk_size)
     else:
         with ProgressBar(f"sweep {batch.name}") as bar:
-            result = run_batch(batch, out, workers=workers, dask=dask, fresh=fresh,
+            result = run_batch(checked, out, workers=workers, dask=dask, fresh=fresh,
                                chunk_size=chunk_size, progress=bar.update)
     if plot:
         for path in plot_batch_result(result, out):
