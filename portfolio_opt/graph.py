@@ -57,7 +57,8 @@ def build_network(instance: Instance) -> Network:
             graph.add_edge(link.from_, link.to, key=lid, kind="fiber",
                            latency_ms=float(link.latency_ms or 0.0))
     fiber = fiber_graph(graph)
-    eligible = {c.id: _eligible_sites(instance, fiber, c) for c in instance.contracts}
+    ai_order = {s.id: i for i, s in enumerate(instance.sites) if s.ai is not None}
+    eligible = {c.id: _eligible_sites(ai_order, fiber, c) for c in instance.contracts}
     return Network(graph, tuple(arcs), eligible)
 
 
@@ -81,16 +82,17 @@ def fiber_latencies(fiber: nx.Graph, source: str, cutoff: float | None = None) -
                                                       weight="weight"))
 
 
-def _eligible_sites(instance: Instance, fiber: nx.Graph, c: Contract) -> tuple[str, ...]:
-    ai_sites = [s.id for s in instance.sites if s.ai is not None]
+def _eligible_sites(ai_order: dict[str, int], fiber: nx.Graph, c: Contract) -> tuple[str, ...]:
+    """Eligible AI sites of c, in instance order (``ai_order``: AI site id -> position)."""
     el = c.eligible
     if el is None:
-        return tuple(ai_sites)
+        return tuple(ai_order)
     if el.sites is not None:
-        chosen = set(el.sites)
-        return tuple(s for s in ai_sites if s in chosen)
-    assert el.near is not None
-    limit = el.near.max_latency_ms
-    reach = limit + NEAR_TOLERANCE * max(1.0, limit)
-    dist = fiber_latencies(fiber, el.near.site, cutoff=reach)
-    return tuple(s for s in ai_sites if s in dist and dist[s] <= reach)
+        chosen = [s for s in set(el.sites) if s in ai_order]
+    else:
+        assert el.near is not None
+        limit = el.near.max_latency_ms
+        reach = limit + NEAR_TOLERANCE * max(1.0, limit)
+        dist = fiber_latencies(fiber, el.near.site, cutoff=reach)
+        chosen = [s for s, x in dist.items() if x <= reach and s in ai_order]
+    return tuple(sorted(chosen, key=ai_order.__getitem__))

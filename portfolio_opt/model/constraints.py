@@ -111,7 +111,7 @@ def define_contract_sites_constraints(m: pyo.ConcreteModel, d: ModelData) -> Non
     contract_site_needed[c]:   sum_s uses[c,s] >= accept[c]               (m_c > 0)
     contract_site_floor[c,s,t]: serve[c,s,t] >= m_c uses[c,s]             (k_c = 1)
     """
-    cst = [(c, s, t) for (c, s, t) in m.CST if c in d.uses_contracts]
+    cst = [(c, s, t) for (c, s, t) in m.CST if c in m.C_uses]
 
     m.contract_site_use = pyo.Constraint(
         cst, rule=lambda m, c, s, t: m.serve[c, s, t] <= m.p_serve_upper[c, s] * m.uses[c, s]
@@ -257,18 +257,25 @@ def define_capex_budget_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
 
 
 def define_tenant_share_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
-    """tenant_share[k]:  sum_{c of k} it_mw[c] <= sigma * sum_c it_mw[c]."""
+    """tenant_share[k]:  sum_{c of k} it_mw[c] <= sigma * it_total,
+    with contract_total:  it_total = sum_c it_mw[c]   (one row, so each tenant's row stays
+    as long as its own contracts list, not the whole book).
+    """
     share = d.instance.limits.max_tenant_share
     if share is None or share >= 1.0 or not d.contracts:
-        return
+        return  # a share of 1 can never bind
     tenants: dict[str, list[str]] = defaultdict(list)
     for c, con in d.contracts.items():
         tenants[con.tenant].append(c)
     m.K = pyo.Set(initialize=list(tenants), ordered=True)
+    m.it_total = pyo.Var(domain=pyo.NonNegativeReals)
+    m.contract_total = pyo.Constraint(
+        expr=m.it_total == pyo.quicksum(m.it_mw[c] for c in m.C)
+    )
     m.tenant_share = pyo.Constraint(
         m.K,
         rule=lambda m, k: pyo.quicksum(m.it_mw[c] for c in tenants[k])
-        <= m.p_tenant_share * pyo.quicksum(m.it_mw[c] for c in m.C),
+        <= m.p_tenant_share * m.it_total,
     )
 
 

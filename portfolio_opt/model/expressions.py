@@ -36,7 +36,7 @@ def available(m: pyo.ConcreteModel, d: ModelData, s: str, t: int) -> Any:
 def fleet(m: pyo.ConcreteModel, d: ModelData, s: str, t: int) -> Any:
     """ASIC MW installed at s in t: initial fleet plus purchases up to and including t."""
     bought: Any = 0.0
-    if s in d.exp_sites:
+    if s in m.S_exp:
         bought = pyo.quicksum(m.buy_mw[s, tau] for tau in d.periods if tau <= t)
     return m.p_fleet[s] + bought
 
