@@ -8,6 +8,7 @@ commands that need them.
 from __future__ import annotations
 
 import os
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,7 +25,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-InstanceArg = Annotated[Path, typer.Argument(help="Instance file (.yaml, .yml or .json).")]
+InstanceArg = Annotated[Path, typer.Argument(
+    help="Instance file (.yaml, .yml, .json or .xlsx).")]
+
+
+class TableFormat(StrEnum):
+    """How solve writes the plan's tables."""
+
+    CSV = "csv"
+    XLSX = "xlsx"
 
 
 def _fail(exc: PortfolioOptError) -> typer.Exit:
@@ -64,6 +73,15 @@ def solve(
         "--threads", min=1, help="HiGHS threads; overrides the profile.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the status line.")]
     = False,
+    table_format: Annotated[TableFormat, typer.Option(
+        "--format", help="The plan's tables as CSV files or as one results.xlsx workbook.")]
+    = TableFormat.CSV,
+    report: Annotated[bool, typer.Option(
+        "--report", help="Also write report.html, and instance.json for its site map.")]
+    = False,
+    duals: Annotated[bool, typer.Option(
+        "--duals/--no-duals", help="Write marginal_values.csv: USD of NPV per extra MW, USD "
+        "or IT MW of each limit (docs/marginal_values.md); implied by --report.")] = False,
 ) -> None:
     """Solve an instance and write summary.json and the plan's CSV tables to --out."""
     from .constants import EXIT_CODES
@@ -72,17 +90,76 @@ def solve(
         from .api import solve as solve_instance
 
         return solve_instance(instance, profile=solver_profile, time_limit=time_limit,
-                              mip_gap=mip_gap, threads=threads)
+                              mip_gap=mip_gap, threads=threads,
+                              marginal_values=duals or report)
 
     result = _guard(run)
     target = out if out is not None else Path("out") / instance.stem
-    _guard(result.write, target)
+    _guard(result.write, target, format=table_format.value)
+    if report:
+        _guard(_write_report, instance, target)
     from .report import print_result
 
     print_result(result, target, quiet=quiet)
     code = EXIT_CODES[result.status]
     if code:
         raise typer.Exit(code)
+
+
+def _write_report(instance: Path, target: Path) -> None:
+    """instance.json (the validated instance, for the site map) and report.html."""
+    from .html_report import REPORT_FILE, save_instance_copy, write_report
+    from .loader import load_instance
+
+    inst = load_instance(instance)
+    save_instance_copy(inst, target)
+    write_report(target, target / REPORT_FILE, instance=inst)
+
+
+@app.command()
+def report(
+    results_dir: Annotated[Path, typer.Argument(help="A folder written by solve or sweep.")],
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="HTML file to write [default: RESULTS_DIR/report.html].")] = None,
+    instance: Annotated[Path | None, typer.Option(
+        "--instance", help="The solved instance, for the site map when the folder has no "
+        "instance.json.")] = None,
+) -> None:
+    """Write one self-contained HTML report of a results folder (opens without network)."""
+
+    def run() -> Path:
+        from .html_report import write_report
+        from .loader import load_instance
+
+        inst = load_instance(instance) if instance is not None else None
+        return write_report(results_dir, out, instance=inst)
+
+    typer.echo(f"wrote {_guard(run)}")
+
+
+@app.command()
+def template(
+    out: Annotated[Path, typer.Argument(help="Workbook to write (.xlsx).")],
+    periods: Annotated[int, typer.Option(
+        "--periods", min=1, help="Per-period columns for each series.")] = 5,
+) -> None:
+    """Write the documented instance workbook template (one sheet per entity, a README)."""
+    from .spreadsheet import write_template
+
+    if out.suffix.lower() != ".xlsx":
+        raise typer.BadParameter("expected a file ending in .xlsx", param_hint="OUT")
+    typer.echo(f"wrote {_guard(write_template, out, periods)}")
+
+
+@app.command()
+def convert(
+    source: Annotated[Path, typer.Argument(help="Instance to read (.yaml, .yml, .json, .xlsx).")],
+    target: Annotated[Path, typer.Argument(help="File to write; the extension decides.")],
+) -> None:
+    """Convert an instance between YAML, JSON and .xlsx (validated; loads back identical)."""
+    from .spreadsheet import convert as convert_instance
+
+    typer.echo(f"wrote {_guard(convert_instance, source, target)}")
 
 
 @app.command()
@@ -147,6 +224,54 @@ def sweep(
     result = _guard(run_sweep, batch, out, workers=workers, dask=dask, fresh=fresh,
                     chunk_size=chunk_size, plot=plot, quiet=quiet)
     print_batch(result, quiet=quiet)
+
+
+@app.command()
+def breakeven(
+    instance: InstanceArg,
+    param: Annotated[str, typer.Option(
+        "--param", help="Parameter path, e.g. market.hashprice_usd_per_ph_day.")],
+    value_range: Annotated[tuple[float, float], typer.Option(
+        "--range", help="LO HI: the values searched (factors on the base with --scale).")],
+    tol: Annotated[float, typer.Option(
+        "--tol", help="Tolerance as a fraction of HI - LO.")] = 1e-3,
+    grid: Annotated[int, typer.Option("--grid", min=2, help="Coarse grid points.")] = 9,
+    scale: Annotated[bool, typer.Option(
+        "--scale", help="LO and HI multiply the base value (a series keeps its shape).")]
+    = False,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Output folder (default: out/<instance>-breakeven).")] = None,
+    plot: Annotated[bool, typer.Option("--plot", help="Also draw breakevens.png/.svg.")]
+    = False,
+    solver_profile: Annotated[str, typer.Option(
+        "--solver-profile", help="Profile for the deciding solves.")] = "exact",
+    verify: Annotated[bool, typer.Option(
+        "--verify/--no-verify", help="Confirm each flip by cold solves at +/- tol.")] = True,
+) -> None:
+    """Find where the optimal plan flips between BTC and AI at each site and overall."""
+
+    def run() -> list[Path]:
+        from .batch.breakeven import run_breakeven
+
+        lo, hi = value_range
+        res = run_breakeven(instance, param, lo, hi, rel_tol=tol, grid=grid, scale=scale,
+                            profile=solver_profile, verify=verify)
+        target = out if out is not None else Path("out") / f"{instance.stem}-breakeven"
+        files = res.write(target)
+        if plot:
+            from .batch.plots import save_figure
+            from .batch.plots_analysis import breakeven_figure
+
+            files += save_figure(breakeven_figure(res), target, "breakevens")
+        typer.echo(res.message)
+        if len(res.table):
+            typer.echo(res.table.to_string(index=False, float_format=lambda x: f"{x:.6g}"))
+        for note in res.notes:
+            typer.echo(f"note: {note}")
+        return files
+
+    for path in _guard(run):
+        typer.echo(f"wrote {path}")
 
 
 def main() -> None:
