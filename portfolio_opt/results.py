@@ -56,6 +56,10 @@ class Result:
     flows: pd.DataFrame = field(default_factory=lambda: _empty(FLOW_COLUMNS))
     cashflows: pd.DataFrame = field(default_factory=lambda: _empty(CASHFLOW_COLUMNS))
     extra: dict[str, Any] = field(default_factory=dict)
+    # USD of NPV per unit of each limit (docs/marginal_values.md); None when not computed.
+    marginal_values: pd.DataFrame | None = None
+    # Why an infeasible instance has no plan (docs/infeasibility.md); None otherwise.
+    diagnosis: dict[str, Any] | None = None
 
     @property
     def has_plan(self) -> bool:
@@ -88,26 +92,56 @@ class Result:
             "cashflows": self.cashflows,
         }
 
-    def write(self, out_dir: str | Path) -> list[Path]:
-        """Write summary.json and, when there is a plan, the five CSV tables.
+    def write(self, out_dir: str | Path, format: str = "csv") -> list[Path]:
+        """Write summary.json and, when there is a plan, the tables: one CSV file each
+        (``format="csv"``) or one workbook ``results.xlsx`` with the summary (``"xlsx"``).
 
         Each file is written to a temporary name and renamed into place, so a reader never
         sees a half-written file. Files of an earlier plan in the folder are removed when
-        this result has no plan.
+        this result has no plan (or writes its tables in the other format).
         """
+        if format not in ("csv", "xlsx"):
+            raise ValueError(f"format must be 'csv' or 'xlsx', got {format!r}")
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         written = []
         for key, df in self.tables().items():
             target = out / OUTPUT_FILES[key]
-            if self.has_plan:
+            if self.has_plan and format == "csv":
                 _atomic_write(target, df.to_csv(index=False, float_format="%.10g"))
                 written.append(target)
             elif target.exists():
                 target.unlink()
+        workbook = out / "results.xlsx"
+        if self.has_plan and format == "xlsx":
+            from .spreadsheet import write_results_workbook
+
+            written.append(write_results_workbook(self, workbook))
+        elif workbook.exists():
+            workbook.unlink()
+        written += self._write_explanations(out)
         target = out / OUTPUT_FILES["summary"]
         _atomic_write(target, json.dumps(self.summary(), indent=2, allow_nan=False) + "\n")
         written.append(target)
+        return written
+
+    def _write_explanations(self, out: Path) -> list[Path]:
+        """marginal_values.csv with a plan, diagnosis.json when infeasible; stale ones go."""
+        files = {
+            out / OUTPUT_FILES["marginal_values"]: None if not self.has_plan
+            or self.marginal_values is None
+            else self.marginal_values.to_csv(index=False, float_format="%.10g"),
+            out / OUTPUT_FILES["diagnosis"]: None if self.status != Status.INFEASIBLE
+            or self.diagnosis is None
+            else json.dumps(self.diagnosis, indent=2, allow_nan=False) + "\n",
+        }
+        written = []
+        for target, text in files.items():
+            if text is not None:
+                _atomic_write(target, text)
+                written.append(target)
+            elif target.exists():
+                target.unlink()
         return written
 
 

@@ -28,7 +28,8 @@ _NUMBER_TEXT = re.compile(r"^\s*[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-
 def locate_issues(issues: list[InputIssue], sheets: Sheets) -> list[InputIssue]:
     """The validation's issues, each with the sheet, row and column it is about."""
     labels = _labels(sheets.document)
-    return [_locate(issue, sheets, labels) for issue in issues]
+    located = [_locate(issue, sheets, labels) for issue in issues]
+    return [issue for issue in located if issue is not None]
 
 
 def _labels(doc: dict[str, Any]) -> dict[str, list[tuple[str, int]]]:
@@ -61,11 +62,14 @@ def _ident(key: str, item: Any) -> str | None:
 
 
 def _locate(issue: InputIssue, sheets: Sheets, labels: dict[str, list[tuple[str, int]]]
-            ) -> InputIssue:
+            ) -> InputIssue | None:
+    """The issue with its place; None when it is about a formula cell already reported."""
     entity, fld = issue.entity, issue.field
     if entity in KEY_VALUE_SHEETS or (entity == "document" and fld == "name"):
         sheet = "horizon" if entity == "document" else entity
         key: tuple[Any, ...] = ("name",) if entity == "document" else (sheet, _base(fld))
+        if sheets.unreadable.intersection(sheets.cells.get(key, [])):
+            return None
         where = _key_value_place(sheet, _base(fld) if entity != "document" else "name",
                                  sheets.cells.get(key), sheets, issue.expected)
         return _with(issue, where, entity != "document" and entity)
@@ -83,6 +87,8 @@ def _locate(issue: InputIssue, sheets: Sheets, labels: dict[str, list[tuple[str,
     where = f"sheet '{sheet}', row{'s' if len(rows) > 1 else ''} " + ", ".join(map(str, rows))
     if fld:
         cells = _field_cells(sheet, found[0][1], fld, sheets)
+        if sheets.unreadable.intersection(cells):
+            return None
         where += _columns_text(cells, issue.expected) if cells else _absent_column(
             sheet, fld, sheets)
     return _with(issue, where, entity)

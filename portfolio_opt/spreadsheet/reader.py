@@ -63,6 +63,7 @@ class Sheets:
     rows: dict[tuple[str, int], int] = field(default_factory=dict)
     headers: dict[str, dict[str, int]] = field(default_factory=dict)
     field_rows: dict[str, dict[str, int]] = field(default_factory=dict)
+    unreadable: set[Cell] = field(default_factory=set)  # formulas without a saved value
 
 
 ValueAt = Callable[[Worksheet, int, int, Any], Any]
@@ -84,11 +85,13 @@ def read_sheets(wb: Workbook, name: str, cached: Callable[[], Workbook]) -> Shee
             saved.append(cached())
         result = saved[0][ws.title].cell(row=row, column=col).value
         if result is None:
+            out.unreadable.add(Cell(ws.title, row, col))
             out.issues.append(InputIssue(
                 name, f"sheet '{ws.title}', row {row}, column {get_column_letter(col)}", "",
                 str(value), "expected a value: the formula has no saved result (the file was "
                 "not saved by a spreadsheet program); open and save it there, or type the "
                 "value"))
+            return value  # the formula text holds the place; its issue is reported here
         return result
 
     known = set(KEY_VALUE_SHEETS) | set(TABLE_SHEETS)

@@ -1,7 +1,8 @@
 """A solved instance as one workbook: the summary and each result table on its own sheet.
 
 The sheets hold the same columns and values as summary.json and the CSV files (written
-with full float precision); ``solve --format xlsx`` writes it as ``results.xlsx``.
+with full float precision), plus the marginal values when they were computed;
+``solve --format xlsx`` writes it as ``results.xlsx``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
@@ -25,12 +27,12 @@ SUMMARY_SHEET = "summary"
 
 def _plain(value: Any) -> Any:
     """numpy scalars as Python ones; mappings and lists as JSON text; NaN as an empty cell."""
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if isinstance(value, float) and value != value:
-        return None
     if isinstance(value, (dict, list, tuple)):
         return json.dumps(value, allow_nan=False, default=str)
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None  # NaN, pd.NA, NaT: an empty cell
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
     return value
 
 
@@ -53,7 +55,11 @@ def write_results_workbook(result: Any, path: str | Path) -> Path:
     header(ws, ["field", "value"])
     for key, value in result.summary().items():
         ws.append([key, _plain(value)])
-    for name, df in result.tables().items():
+    tables = dict(result.tables())
+    marginal = getattr(result, "marginal_values", None)  # docs/marginal_values.md
+    if marginal is not None:
+        tables["marginal_values"] = marginal
+    for name, df in tables.items():
         ws = wb.create_sheet(name[:31])
         header(ws, [str(c) for c in df.columns])
         for row in df.itertuples(index=False, name=None):
@@ -68,8 +74,6 @@ def write_results_workbook(result: Any, path: str | Path) -> Path:
 def read_results_workbook(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """The summary (a dict) and the tables (pandas DataFrames by sheet name) of a results
     workbook, as :func:`write_results_workbook` wrote them."""
-    import pandas as pd
-
     sheets = pd.read_excel(path, sheet_name=None, engine="openpyxl")
     summary_df = sheets.pop(SUMMARY_SHEET)
     summary = {str(k): (None if v != v else v)  # NaN: an empty cell, i.e. null

@@ -1,0 +1,170 @@
+"""The plan's charts: cash flows by period, from revenue to NPV, and MW by site.
+
+Money is shown in MUSD (millions of USD, nominal unless labelled discounted); MW are IT MW
+(ASIC MW hashing and AI IT MW served), as in site_periods.csv.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from .svg import PALETTE, render
+
+__all__ = ["cash_by_period", "mw_by_site", "npv_bridge"]
+
+MUSD = 1e6
+MAX_SITE_PANELS = 24  # more sites: the largest 23 get a panel, the rest share one
+
+_INFLOWS = (("btc_revenue", "BTC revenue", PALETTE["btc"]),
+            ("ai_revenue", "AI lease revenue", PALETTE["ai"]))
+_OUTFLOWS = (("energy_cost", "energy", "#c96f53"), ("opex", "opex", "#9c6ade"),
+             ("capex", "capex", "#5c5c5c"))
+
+
+def _years(df: pd.DataFrame) -> list[str]:
+    return [f"{y:g}" if isinstance(y, float) else str(y) for y in df["year"]]
+
+
+def _ticks(ax: Axes, labels: list[str]) -> None:
+    step = max(1, int(np.ceil(len(labels) / 12)))
+    ax.set_xticks(range(0, len(labels), step), labels[::step],
+                  rotation=45 if len(labels) > 8 else 0)
+
+
+def cash_by_period(cashflows: pd.DataFrame) -> str:
+    """Stacked inflows above zero and outflows below, with net and discounted net."""
+    cf = cashflows.sort_values("period")
+    x = np.arange(len(cf))
+    years = _years(cf)
+
+    def draw(fig: Figure) -> None:
+        ax = fig.add_subplot()
+        up = np.zeros(len(cf))
+        for col, label, color in _INFLOWS:
+            v = cf[col].to_numpy(float) / MUSD
+            ax.bar(x, v, bottom=up, color=color, label=label, width=0.7)
+            up += v
+        down = np.zeros(len(cf))
+        for col, label, color in _OUTFLOWS:
+            v = cf[col].to_numpy(float) / MUSD
+            ax.bar(x, -v, bottom=-down, color=color, label=label, width=0.7)
+            down += v
+        ax.plot(x, cf["net"].to_numpy(float) / MUSD, "o-", color="black", lw=1.2, ms=4,
+                label="net")
+        ax.plot(x, cf["discounted"].to_numpy(float) / MUSD, "D--", color=PALETTE["total"],
+                lw=1.0, ms=4, label="net, discounted")
+        ax.axhline(0, color="#555", lw=0.8)
+        ax.set_ylabel("MUSD")
+        _ticks(ax, years)
+        ax.set_title("Cash flow by period")
+        ax.legend(ncols=4, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12))
+
+    return render(draw, 9.5, 4.2)
+
+
+def npv_bridge(cashflows: pd.DataFrame) -> str:
+    """Two waterfalls: the horizon's totals from revenue to NPV, and NPV period by period."""
+    cf = cashflows.sort_values("period")
+    total_net = float(cf["net"].sum())
+    npv = float(cf["discounted"].sum())
+    steps: list[tuple[str, float, str]] = []
+    for col, label, color in _INFLOWS:
+        steps.append((label, float(cf[col].sum()), color))
+    for col, label, color in _OUTFLOWS:
+        steps.append((label, -float(cf[col].sum()), color))
+
+    def waterfall(ax: Axes, items: list[tuple[str, float, str]], totals: dict[int, float],
+                  title: str) -> None:
+        level = 0.0
+        names = []
+        for i, (label, value, color) in enumerate(items):
+            names.append(label)
+            if i in totals:
+                ax.bar(i, totals[i] / MUSD, color=PALETTE["total"], width=0.65)
+                _label(ax, i, totals[i], max(totals[i], 0.0))
+                level = totals[i]
+                continue
+            ax.bar(i, value / MUSD, bottom=level / MUSD, color=color, width=0.65)
+            _label(ax, i, value, level + max(value, 0.0))
+            level += value
+        ax.axhline(0, color="#555", lw=0.8)
+        ax.use_sticky_edges = False  # floating bars' bottoms would pin the y limits
+        ax.margins(y=0.12)
+        ax.set_xticks(range(len(names)), names, rotation=35, ha="right")
+        ax.set_ylabel("MUSD")
+        ax.set_title(title)
+
+    def draw(fig: Figure) -> None:
+        left, right = fig.subplots(1, 2, width_ratios=[1, 1.25])
+        items = [*steps, ("net, undiscounted", total_net, ""),
+                 ("discounting", npv - total_net, "#a0a7b4"), ("NPV", npv, "")]
+        waterfall(left, items, {len(steps): total_net, len(steps) + 2: npv},
+                  "Whole horizon: from revenue to NPV")
+        per = [(y, float(v), PALETTE["positive"] if v >= 0 else PALETTE["negative"])
+               for y, v in zip(_years(cf), cf["discounted"], strict=True)]
+        waterfall(right, [*per, ("NPV", npv, "")], {len(per): npv},
+                  "NPV built up period by period (discounted)")
+
+    return render(draw, 11, 4.2)
+
+
+def _label(ax: Axes, i: int, value: float, top: float) -> None:
+    """The bar's value in MUSD, just above its top."""
+    ax.annotate(f"{value / MUSD:,.1f}", (i, top / MUSD), xytext=(0, 2),
+                textcoords="offset points", ha="center", va="bottom", fontsize=7)
+
+
+def mw_by_site(site_periods: pd.DataFrame) -> str:
+    """One small panel per site: ASIC MW hashing and AI IT MW served, stacked by period."""
+    sp = site_periods.sort_values(["period"], kind="stable")
+    order = list(dict.fromkeys(site_periods["site"]))  # instance order
+    size = sp.groupby("site")[["btc_mw", "ai_served_it_mw"]].sum().sum(axis=1)
+    panels: list[tuple[str, pd.DataFrame]] = [("all sites", _sum_by_period(sp))]
+    if len(order) > MAX_SITE_PANELS:
+        big = set(size.sort_values(ascending=False).index[: MAX_SITE_PANELS - 1])
+        keep = [s for s in order if s in big]
+        rest = sp[~sp["site"].isin(big)]
+        panels += [(s, sp[sp["site"] == s]) for s in keep]
+        panels.append((f"other {len(order) - len(keep)} sites", _sum_by_period(rest)))
+    else:
+        panels += [(s, sp[sp["site"] == s]) for s in order]
+    ncols = min(4, len(panels))
+    nrows = int(np.ceil(len(panels) / ncols))
+
+    def draw(fig: Figure) -> None:
+        axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+        for ax, (name, rows) in zip(axes, panels, strict=False):
+            rows = rows.sort_values("period")
+            x = np.arange(len(rows))
+            btc = rows["btc_mw"].to_numpy(float)
+            ai = rows["ai_served_it_mw"].to_numpy(float)
+            ax.bar(x, btc, color=PALETTE["btc"], width=0.75, label="BTC MW hashing")
+            ax.bar(x, ai, bottom=btc, color=PALETTE["ai"], width=0.75,
+                   label="AI IT MW served")
+            ax.set_title(_short(name), fontsize=9)
+            _ticks(ax, _years(rows))
+            ax.tick_params(labelsize=7)
+            ax.set_ylim(0, max(1.0, float((btc + ai).max()) * 1.08))
+        for ax in axes[len(panels):]:
+            ax.set_visible(False)
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside upper center", ncols=2)
+        fig.supylabel("MW (IT)")
+
+    return render(draw, 11, 1.0 + 2.1 * nrows)
+
+
+def _sum_by_period(sp: pd.DataFrame) -> pd.DataFrame:
+    return sp.groupby("period", as_index=False).agg(
+        year=("year", "first"), btc_mw=("btc_mw", "sum"),
+        ai_served_it_mw=("ai_served_it_mw", "sum"))
+
+
+def _short(name: Any, n: int = 28) -> str:
+    text = str(name)
+    return text if len(text) <= n else text[: n - 1] + "…"

@@ -1,0 +1,141 @@
+"""What a report shows, read from a results folder or taken from a :class:`Result`.
+
+A folder written by ``portfolio-opt solve`` holds summary.json and the plan as CSV files
+(or one results.xlsx with ``--format xlsx``); ``solve --report`` adds instance.json, the
+validated instance, so the site graph can be drawn. marginal_values.csv and diagnosis.json
+are shown when present, and a batch folder (results.parquet + manifest.json) adds its
+sensitivity charts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..constants import OUTPUT_FILES
+from ..errors import InputError, InputIssue
+from ..instance import Instance
+
+__all__ = ["INSTANCE_COPY", "BatchData", "ReportData", "from_result", "load_folder"]
+
+log = logging.getLogger(__name__)
+
+INSTANCE_COPY = "instance.json"
+MARGINAL_VALUES = "marginal_values.csv"
+DIAGNOSIS = "diagnosis.json"
+BATCH_RESULTS = "results.parquet"
+BATCH_MANIFEST = "manifest.json"
+RESULTS_WORKBOOK = "results.xlsx"
+TABLES = ("site_periods", "contracts", "contract_site_periods", "flows", "cashflows")
+
+
+@dataclass
+class BatchData:
+    """A batch's results table (one row per scenario) and its manifest."""
+
+    results: pd.DataFrame
+    manifest: dict[str, Any]
+
+
+@dataclass
+class ReportData:
+    """Everything the page draws; absent parts are ``None`` and their sections say so."""
+
+    title: str
+    summary: dict[str, Any] | None = None
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    instance: Instance | None = None
+    marginal_values: pd.DataFrame | None = None
+    diagnosis: Any = None
+    batch: BatchData | None = None
+    source: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def has_plan(self) -> bool:
+        return "cashflows" in self.tables and "site_periods" in self.tables
+
+
+def _not_results(folder: Path, why: str) -> InputError:
+    return InputError([InputIssue(
+        str(folder), "results folder", "", why,
+        "expected a folder written by 'portfolio-opt solve' (summary.json and the plan's "
+        "CSV files or results.xlsx) or by a batch (results.parquet and manifest.json)")])
+
+
+def load_folder(folder: str | Path, instance: Instance | None = None) -> ReportData:
+    """Read a results folder; ``instance`` overrides (or stands in for) instance.json."""
+    d = Path(folder)
+    if not d.is_dir():
+        raise _not_results(d, "no such folder")
+    summary_path = d / OUTPUT_FILES["summary"]
+    is_batch = (d / BATCH_RESULTS).is_file() and (d / BATCH_MANIFEST).is_file()
+    if not summary_path.is_file() and not is_batch:
+        raise _not_results(d, "no summary.json")
+    data = ReportData(title=d.name, source=str(d))
+    if summary_path.is_file():
+        data.summary = _json(summary_path)
+        data.title = str(data.summary.get("instance") or d.name)
+        data.tables = _tables(d)
+    if instance is None and (d / INSTANCE_COPY).is_file():
+        from ..loader import load_instance
+
+        instance = load_instance(d / INSTANCE_COPY)
+    data.instance = instance
+    if instance is not None and data.summary is None:
+        data.title = instance.name
+    if (d / MARGINAL_VALUES).is_file():
+        data.marginal_values = pd.read_csv(d / MARGINAL_VALUES)
+    if (d / DIAGNOSIS).is_file():
+        data.diagnosis = _json(d / DIAGNOSIS)
+    if is_batch:
+        data.batch = BatchData(pd.read_parquet(d / BATCH_RESULTS), _json(d / BATCH_MANIFEST))
+        if data.summary is None:
+            data.title = str(data.batch.manifest.get("name") or d.name)
+    return data
+
+
+def from_result(result: Any, instance: Instance | None = None) -> ReportData:
+    """The report's data from a :class:`~portfolio_opt.results.Result` in memory."""
+    data = ReportData(title=result.instance_name, summary=result.summary(),
+                      instance=instance, source="(in memory)")
+    if result.has_plan:
+        data.tables = dict(result.tables())
+    marginal = getattr(result, "marginal_values", None)
+    if isinstance(marginal, pd.DataFrame):
+        data.marginal_values = marginal
+    return data
+
+
+def _json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise _not_results(path.parent, f"{path.name} is unreadable: {exc}") from None
+
+
+def _tables(d: Path) -> dict[str, pd.DataFrame]:
+    tables: dict[str, pd.DataFrame] = {}
+    for key in TABLES:
+        path = d / OUTPUT_FILES[key]
+        if path.is_file():
+            # ids stay text even when they look like numbers
+            text_columns = {c: str for c in ("site", "contract", "tenant", "link", "from",
+                                             "to", "sites")}
+            header = pd.read_csv(path, nrows=0).columns
+            tables[key] = pd.read_csv(
+                path, dtype={c: t for c, t in text_columns.items() if c in header},
+                keep_default_na=False)
+    if not tables and (d / RESULTS_WORKBOOK).is_file():
+        from ..spreadsheet.results import read_results_workbook
+
+        _, sheets = read_results_workbook(d / RESULTS_WORKBOOK)
+        tables = {k: v for k, v in sheets.items() if k in TABLES}
+        if "contracts" in tables:
+            tables["contracts"]["sites"] = tables["contracts"]["sites"].fillna("")
+    return tables

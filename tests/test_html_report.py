@@ -1,0 +1,338 @@
+"""The HTML report: one self-contained page whose numbers are the result files' numbers,
+with every instance name escaped, checked in a real headless browser (Debian's chromium).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib import image
+
+import portfolio_opt as po
+from portfolio_opt.html_report import write_report, write_result_report
+from portfolio_opt.html_report.data import load_folder
+from portfolio_opt.html_report.network import site_graph
+from portfolio_opt.loader import load_instance
+
+ROOT = Path(__file__).resolve().parent.parent
+TUTORIAL = ROOT / "instances" / "tutorial.yaml"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+STUCK = """\
+name: stuck
+horizon: {periods: 2}
+market: {hashprice_usd_per_ph_day: 40}
+sites:
+  - id: campus
+    capacity_mw: 30
+    grid: {capacity_mw: 30, price_usd_per_mwh: 40}
+    ai: {max_it_mw: 10, existing_it_mw: 10, block_it_mw: 10, capex_usd_per_it_mw: 1000000}
+contracts:
+  - {id: signed-anchor, tenant: acme, it_mw: {min: 25, max: 25}, rate_usd_per_kw_month: 120,
+     start_period: 1, term_periods: 2, committed: true}
+"""
+
+EVIL_SITE = "<script>alert(1)</script>"
+EVIL_TENANT = "a&b\"c'"
+
+
+def cli(*args: Any, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "portfolio_opt.cli", *map(str, args)],
+                          cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def musd(usd: float) -> str:
+    return f"{usd / 1e6:,.1f}"
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The CLI runs of this module, started together (each is mostly start-up time)."""
+    tmp = tmp_path_factory.mktemp("report")
+    (tmp / "stuck.yaml").write_text(STUCK, encoding="utf-8")
+    (tmp / "empty").mkdir()
+    plain = tmp / "plain"  # written by the library: no instance.json, no report
+    po.solve(TUTORIAL).write(plain)
+    commands = {
+        "tutorial": ["solve", TUTORIAL, "--out", tmp / "out", "--report", "--quiet"],
+        "stuck": ["solve", tmp / "stuck.yaml", "--out", tmp / "stuck", "--report", "--quiet"],
+        "empty": ["report", tmp / "empty"],
+        "plain": ["report", plain, "--out", tmp / "copy.html", "--instance", TUTORIAL],
+    }
+    procs = {k: subprocess.Popen([sys.executable, "-m", "portfolio_opt.cli",
+                                  *map(str, args)], cwd=tmp, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+             for k, args in commands.items()}
+    out: dict[str, Any] = {"tmp": tmp}
+    for k, p in procs.items():
+        stdout, stderr = p.communicate(timeout=300)
+        out[k] = subprocess.CompletedProcess(commands[k], p.returncode, stdout, stderr)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tutorial_out(runs: dict[str, Any]) -> Path:
+    assert runs["tutorial"].returncode == 0, runs["tutorial"].stderr
+    return Path(runs["tmp"]) / "out"
+
+
+def html_of(folder: Path) -> str:
+    return (folder / "report.html").read_text(encoding="utf-8")
+
+
+# ------------------------------------------------------------------ the page and its numbers
+
+
+def test_solve_report_writes_one_self_contained_page(tutorial_out):
+    assert (tutorial_out / "instance.json").is_file()
+    same = load_instance(tutorial_out / "instance.json") == load_instance(TUTORIAL)
+    assert same
+    html = html_of(tutorial_out)
+    assert html.startswith("<!DOCTYPE html>")
+    assert "Content-Security-Policy" in html and "default-src 'none'" in html
+    assert "<script" not in html.lower() and "<link" not in html.lower()
+    # nothing to fetch: every reference is to the page itself or inline data
+    refs = re.findall(r'(?:src|href)\s*=\s*"([^"]*)"', html)
+    assert all(r.startswith(("#", "data:")) for r in refs), refs
+    assert "url(http" not in html
+    # four charts: revenue-to-NPV and NPV by period, cash by period, MW by site, the map
+    assert html.count("<svg") == 4
+
+
+def test_headline_and_tables_are_the_files_numbers(tutorial_out):
+    html = html_of(tutorial_out)
+    summary = json.loads((tutorial_out / "summary.json").read_text(encoding="utf-8"))
+    npv = summary["objective_npv_usd"]
+    assert round(npv / 1e6, 2) == 280.77  # docs/instances.md
+    assert f"{musd(npv)} MUSD" in html
+    cf = pd.read_csv(tutorial_out / "cashflows.csv")
+    # the cash table's total row: the discounted column adds up to the NPV
+    total_row = re.search(r"<tr><td>total</td>(.*?)</tr>", html)
+    assert total_row is not None
+    cells = re.findall(r'<td class="num">([^<]*)</td>', total_row.group(1))
+    assert cells[-1] == musd(cf["discounted"].sum()) == musd(npv)
+    assert cells[0] == musd(cf["btc_revenue"].sum())
+    for year, disc in zip(cf["year"], cf["discounted"], strict=True):
+        assert re.search(rf"<tr><td>{year}</td>.*?<td class=\"num\">{re.escape(musd(disc))}"
+                         r"</td></tr>", html)
+    contracts = pd.read_csv(tutorial_out / "contracts.csv", keep_default_na=False)
+    for _, c in contracts.iterrows():
+        if c["accepted"]:
+            assert f"<td>{c['contract']}</td><td>{c['tenant']}</td>" in html
+            assert musd(c["npv_usd"]) in html
+        else:
+            assert f"{c['contract']} ({c['tenant']})" in html  # listed as declined
+    # MW cards: the last period's totals from site_periods.csv
+    sp = pd.read_csv(tutorial_out / "site_periods.csv")
+    last = sp[sp["period"] == sp["period"].max()]
+    assert f"{last['btc_mw'].sum():,.0f}</div>" in html
+    assert f"{last['ai_served_it_mw'].sum():,.0f}</div>" in html
+
+
+def test_marginal_values_section_lists_the_binding_totals(tutorial_out):
+    path = tutorial_out / "marginal_values.csv"
+    if not path.exists():
+        pytest.skip("this build writes no marginal_values.csv")
+    mv = pd.read_csv(path)
+    binding = mv[mv["period"].isna() & mv["binding"].astype(bool)]
+    html = html_of(tutorial_out)
+    section = html[html.index('<section id="marginal">'):]
+    section = section[:section.index("</section>")]
+    assert section.count("<tr>") == len(binding) + 1  # header + one row each
+    assert f"all {len(mv):,} rows" in section
+    for _, row in binding.iterrows():
+        assert f"<td>{row['kind']}</td><td>{row['entity']}</td>" in section
+
+
+def test_site_graph_of_the_tutorial(tutorial_out):
+    sp = pd.read_csv(tutorial_out / "site_periods.csv")
+    flows = pd.read_csv(tutorial_out / "flows.csv")
+    nodes, edges = site_graph(load_instance(TUTORIAL), sp, flows)
+    use = {n.id: n.use for n in nodes}
+    # docs/instances.md: alpha mines, bravo mines beside a new hall, charlie hosts AI only
+    assert use == {"alpha": "btc", "bravo": "mixed", "charlie": "ai", "wind-farm": "source"}
+    size = {n.id: n.mw for n in nodes}
+    assert size["alpha"] == pytest.approx(110 * 1.05)  # 100 + 10 bought MW at pue 1.05
+    assert size["wind-farm"] == 55  # its most MW in any period
+    assert size["charlie"] == pytest.approx(10 * 1.3)  # its full 10 MW hall at ai.pue
+    by_id = {e.id: e for e in edges}
+    assert by_id["wind-line"].kind == "power" and by_id["wind-line"].directed
+    assert by_id["wind-line"].label == "50 MW, 3% loss"
+    assert by_id["bravo-charlie"].kind == "fiber" and by_id["bravo-charlie"].label == "3 ms"
+    # without the instance: drawn from the plan; the fiber link cannot be known
+    nodes2, edges2 = site_graph(None, sp, flows)
+    assert {n.id: n.use for n in nodes2} == use
+    assert [(e.id, e.u, e.v, e.kind, e.directed) for e in edges2] == [
+        ("wind-line", "wind-farm", "charlie", "power", True)]
+
+
+def test_report_of_a_folder_without_instance_and_from_xlsx_tables(tmp_path, tutorial_out):
+    result = po.solve(TUTORIAL)
+    result.write(tmp_path / "xlsx", format="xlsx")
+    page = write_report(tmp_path / "xlsx").read_text(encoding="utf-8")
+    assert "Drawn from the plan alone" in page and "Fiber links are not shown" in page
+    full = html_of(tutorial_out)
+
+    def cash_table(html: str) -> str:
+        start = html.index('<section id="cash">')
+        return re.sub(r"<svg.*?</svg>", "", html[start:html.index("</section>", start)],
+                      flags=re.DOTALL)
+
+    assert cash_table(page) == cash_table(full)
+    lib = write_result_report(result, tmp_path / "lib.html", load_instance(TUTORIAL))
+    assert cash_table(lib.read_text(encoding="utf-8")) == cash_table(full)
+
+
+def test_report_command_errors_and_out_option(runs):
+    tmp = Path(runs["tmp"])
+    proc = runs["empty"]
+    assert proc.returncode == 2 and proc.stderr.startswith("InputError:")
+    assert "no summary.json" in proc.stderr and "Traceback" not in proc.stderr
+    assert not list((tmp / "empty").iterdir())
+    proc = runs["plain"]
+    assert proc.returncode == 0, proc.stderr
+    html = (tmp / "copy.html").read_text(encoding="utf-8")
+    assert html.count("<svg") == 4
+    assert "bravo-charlie" not in html  # link ids are not labels; the fiber one is drawn:
+    assert "3 ms" in html and "Drawn from the plan alone" not in html
+
+
+def test_infeasible_report_says_why(runs):
+    proc, out = runs["stuck"], Path(runs["tmp"]) / "stuck"
+    assert proc.returncode == 3
+    html = html_of(out)
+    assert "status-infeasible" in html and "signed-anchor" in html
+    # no plan: no cash or MW charts; the network is still drawn, sized by capacity
+    assert '<section id="cash">' not in html and '<section id="mw">' not in html
+    assert html.count("<svg") == 1 and "No plan: sites sized by capacity_mw" in html
+    if (out / "diagnosis.json").exists():
+        assert '<section id="diagnosis">' in html
+
+
+# ------------------------------------------------------------------------------- escaping
+
+
+def evil_instance() -> po.Instance:
+    data = load_instance(TUTORIAL).model_dump(by_alias=True, exclude_none=True)
+    data["name"] = "</title><b>board</b>"
+    rename = {"charlie": EVIL_SITE}
+    for site in data["sites"]:
+        site["id"] = rename.get(site["id"], site["id"])
+    for link in data["links"]:
+        link["to"] = rename.get(link["to"], link["to"])
+        link.pop("id", None) if link["kind"] == "fiber" else None
+    for c in data["contracts"]:
+        c["tenant"] = EVIL_TENANT if c["id"] == "anchor" else c["tenant"]
+        if "sites" in c.get("eligible", {}):
+            c["eligible"]["sites"] = [rename.get(s, s) for s in c["eligible"]["sites"]]
+    return po.Instance.model_validate(data)
+
+
+def test_every_name_from_the_instance_is_escaped(tmp_path):
+    inst = evil_instance()
+    result = po.solve(inst)
+    assert result.status == po.Status.OPTIMAL
+    result.write(tmp_path / "out")
+    pages = [write_result_report(result, tmp_path / "lib.html", inst),
+             write_report(tmp_path / "out", instance=inst)]
+    for path in pages:
+        html = path.read_text(encoding="utf-8")
+        for raw in (EVIL_SITE, EVIL_TENANT, "<b>board</b>", "bravo-" + EVIL_SITE):
+            assert raw not in html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # shown, as text
+        assert "a&amp;b&quot;c&#x27;" in html  # the tenant in the contracts table
+        assert "<script" not in html.lower()
+        assert html.count("<svg") == 4
+
+
+# --------------------------------------------------------------------------- the browser
+
+
+def browse(html: Path, tmp: Path) -> tuple[Path, list[str]]:
+    """Open ``html`` in headless chromium; the screenshot and the page's console lines."""
+    assert CHROMIUM is not None
+    png = tmp / f"{html.stem}.png"
+    proc = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", f"--user-data-dir={tmp / 'profile'}", "--enable-logging=stderr",
+         "--v=0", f"--screenshot={png}", "--window-size=1280,2400", html.resolve().as_uri()],
+        capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return png, [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
+
+
+def colour_pixels(rgb: np.ndarray, hex_colour: str, tol: float = 0.03) -> int:
+    target = np.array([int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5)])
+    return int((np.abs(rgb - target) < tol).all(axis=2).sum())
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary on PATH "
+                    "(apt-get install chromium; .ci/run installs it)")
+def test_report_in_headless_chromium(tmp_path, tutorial_out):
+    # the harness sees console errors: a page that logs one is caught
+    control = tmp_path / "control.html"
+    control.write_text("<!DOCTYPE html><p>x</p><script>console.error('boom')</script>",
+                       encoding="utf-8")
+    _, lines = browse(control, tmp_path)
+    assert any("boom" in line for line in lines)
+
+    png, lines = browse(tutorial_out / "report.html", tmp_path)
+    assert lines == []  # no console message at all: no error, no blocked fetch
+    pixels = image.imread(png)
+    assert pixels.shape[:2] == (2400, 1280)
+    rgb = pixels[:, :, :3]
+    assert float(rgb.std()) > 0.05
+    assert float((rgb.min(axis=2) < 0.9).mean()) > 0.05  # far from a blank page
+    # the charts are drawn: bitcoin orange (BTC MW, revenue) and AI blue bars are there
+    assert colour_pixels(rgb, "#f2a900") > 5000
+    assert colour_pixels(rgb, "#3b6fd8") > 2000
+
+
+# ------------------------------------------------------------------------------- batches
+
+
+@pytest.fixture(scope="module")
+def batch_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    run_batch = pytest.importorskip("portfolio_opt.batch.api").run_batch
+    tmp = tmp_path_factory.mktemp("batch")
+    hash_path = "market.hashprice_usd_per_ph_day"
+    rate_path = "contracts[hyperscaler-offer].rate_usd_per_kw_month"
+    specs = {
+        "oat": {"base": str(TUTORIAL), "method": "oat", "parameters": [
+            {"path": hash_path, "scale": [0.5, 1.5], "levels": 3},
+            {"path": rate_path, "values": [120.0, 220.0]}]},
+        "grid": {"base": str(TUTORIAL), "method": "grid", "parameters": [
+            {"path": hash_path, "scale": [0.5, 1.5], "levels": 3},
+            {"path": rate_path, "values": [60.0, 170.0, 280.0]}]},
+    }
+    for name, spec in specs.items():
+        run_batch(spec, tmp / name, workers=1)
+    return {name: tmp / name for name in specs}
+
+
+@pytest.mark.slow
+def test_batch_folder_report_has_tornado_and_regime_map(batch_dirs):
+    base_npv = po.solve(TUTORIAL).objective_npv_usd
+    assert base_npv is not None
+    oat = write_report(batch_dirs["oat"]).read_text(encoding="utf-8")
+    assert '<section id="batch">' in oat and "tornado" in oat.lower()
+    assert oat.count("<svg") == 1 and "regime map" not in oat.lower()
+    data = load_folder(batch_dirs["oat"])
+    assert data.batch is not None
+    npv = data.batch.results["objective_npv_usd"]
+    # the base scenario is the tutorial itself; lower hashprice lowers the NPV
+    assert npv.min() < base_npv < npv.max()
+    assert f"{npv.min() / 1e6:,.0f} to {npv.max() / 1e6:,.0f} MUSD" in oat
+    grid = write_report(batch_dirs["grid"]).read_text(encoding="utf-8")
+    assert grid.count("<svg") == 1 and "share of MW in AI" in grid
+    assert "9 solved of 9" in grid
