@@ -72,18 +72,20 @@ def solve(
     time_limit: float | None = None,
     mip_gap: float | None = None,
     threads: int | None = None,
+    marginal_values: bool = True,
 ) -> Result:
     """Solve an instance (a file path, an :class:`Instance` or a plain dict).
 
     Never silent about non-optimal outcomes: ``result.status``, ``result.mip_gap`` and
     ``result.message`` say what happened. Raises :class:`InputError` for invalid input.
+    ``marginal_values=False`` skips ``result.marginal_values`` (docs/marginal_values.md).
     """
     from .solver import solver_options
 
     options = solver_options(profile, time_limit=time_limit, mip_gap=mip_gap, threads=threads)
     built = build(source)
     engine = handoff(built)
-    return result_from_solve(built, engine, options, str(profile))
+    return result_from_solve(built, engine, options, str(profile), marginals=marginal_values)
 
 
 # Above this many variables the standard-form hand-off beats the persistent interface even
@@ -109,8 +111,12 @@ def handoff(built: Model, how: str = "auto") -> Any:
     return DirectHighs(built.pyomo) if how == "direct" else PersistentHighs(built.pyomo)
 
 
-def result_from_solve(built: Model, engine: Any, options: dict[str, Any], profile: str) -> Result:
-    """Solve the held model once and turn the outcome into a :class:`Result`."""
+def result_from_solve(built: Model, engine: Any, options: dict[str, Any], profile: str,
+                      *, marginals: bool = False) -> Result:
+    """Solve the held model once and turn the outcome into a :class:`Result`.
+
+    ``marginals=True`` adds ``result.marginal_values`` (one more LP solve after the MILP).
+    """
     from .model import MONEY_SCALE
 
     outcome = engine.solve(options)
@@ -140,14 +146,15 @@ def result_from_solve(built: Model, engine: Any, options: dict[str, Any], profil
                 + (f"relative gap {outcome.mip_gap:.3%}" if outcome.mip_gap is not None
                    else "gap unknown")
             )
-    elif outcome.status == Status.INFEASIBLE:
-        from .diagnose import explain_infeasible
-        from .solver import PersistentHighs
+        if marginals:
+            from .marginal import marginal_values
 
-        # The diagnosis re-solves after fixing and unfixing commitments: that needs the
-        # persistent interface, whichever path the first solve took.
-        probe = engine if isinstance(engine, PersistentHighs) else PersistentHighs(built.pyomo)
-        result.message = explain_infeasible(built, probe, options)
+            result.marginal_values = marginal_values(built, options)
+    elif outcome.status == Status.INFEASIBLE:
+        from .diagnose import diagnose
+
+        # The diagnosis re-solves on its own persistent copy, whichever path this solve took.
+        result.message, result.diagnosis = diagnose(built, options)
     elif outcome.status == Status.TIME_LIMIT_NO_SOLUTION:
         result.message = f"no feasible plan found within the limits ({outcome.termination})"
     else:

@@ -358,7 +358,9 @@ def _contract_rows(d: ModelData, m: Any, sl: _Slopes) -> Iterator[_Row]:
         floor_value *= -accepted
         for s in d.eligible[c]:
             used = round(_value(m.uses[c, s])) if c in uses else 1
-            serve_cap = con.it_mw.max < d.available_upper(s) - 1e-9  # U_cs = it_mw.max
+            # U_cs = min(it_mw.max, most IT MW at s) moves with it_mw.max only when smaller.
+            serve_cap = d.formulation.data_bounds and \
+                con.it_mw.max < d.available_upper(s) - 1e-9
             for t in d.active[c]:
                 if serve_cap:
                     ub, at = sl.upper("serve", (c, s, t))
