@@ -1,0 +1,383 @@
+"""Marginal values: hand-derived slopes, and finite differences of the fixed-integer LP.
+
+Shared numbers (discount 0, one-year periods, uptime 1, no opex unless a test says so):
+
+* hashprice 40 USD/PH/day at 20 J/TH = 50 PH/s per MW: 40 * 50 * 365 = 730,000 USD of BTC
+  revenue per hashing MW and period;
+* grid at 20 USD/MWh: 20 * 8760 = 175,200 USD per MW drawn for a period;
+* a lease at 100 USD/kW-month: 100 * 12,000 = 1,200,000 USD per IT MW and period.
+
+The finite differences change one number of the instance by +-delta, rebuild the model,
+hold every integer decision (halls, first halls, accepted contracts, serving sites) at the
+base plan's values and re-solve the LP with the production solver path. For a maximised
+LP the NPV is concave in each of these numbers, so every valid dual lies between the right
+and the left difference quotient, for any delta; where the LP is not degenerate the three
+agree.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+import pytest
+
+import portfolio_opt as po
+from portfolio_opt.api import build, result_from_solve
+from portfolio_opt.constants import MARGINAL_COLUMNS
+from portfolio_opt.solver import PersistentHighs, solver_options
+
+BTC = 730_000.0
+GRID20 = 175_200.0
+LEASE = 1_200_000.0
+INTEGERS = ("halls", "first_hall", "accept", "uses")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def instance(sites: list[dict[str, Any]], periods: int = 2, **extra: Any) -> dict[str, Any]:
+    return {"name": "mv", "horizon": {"periods": periods, **extra.pop("horizon", {})},
+            "market": {"hashprice_usd_per_ph_day": 40}, "sites": sites, **extra}
+
+
+def miner(sid: str = "mine", capacity: float = 100, grid: float | None = 100, **btc: Any
+          ) -> dict[str, Any]:
+    s: dict[str, Any] = {"id": sid, "capacity_mw": capacity,
+                         "btc": {"fleet_mw": 100, "efficiency_j_per_th": 20, **btc}}
+    if grid is not None:
+        s["grid"] = {"capacity_mw": grid, "price_usd_per_mwh": 20}
+    return s
+
+
+def solve(data: dict[str, Any]) -> tuple[po.Result, Any]:
+    """Solve with marginal values; return the result and the solved Pyomo model."""
+    built = build(data)
+    result = result_from_solve(built, PersistentHighs(built.pyomo), solver_options("exact"),
+                               "exact", marginals=True)
+    assert result.status == "optimal", result.message
+    assert result.marginal_values is not None
+    return result, built.pyomo
+
+
+def value(result: po.Result, kind: str, entity: str, period: int | None = None,
+          direction: str = "") -> float:
+    mv = result.marginal_values
+    assert mv is not None
+    rows = mv[(mv.kind == kind) & (mv.entity == entity) & (mv.direction == direction)]
+    rows = rows[rows.period.isna()] if period is None else rows[rows.period == period]
+    assert len(rows) == 1, (kind, entity, period, direction)
+    return float(rows.iloc[0]["value_usd_per_unit"])
+
+
+def fixed_npv(data: dict[str, Any], base: Any) -> float:
+    """NPV (USD, model objective) of ``data`` with the integers of ``base`` held fixed."""
+    built = build(data)
+    m = built.pyomo
+    for name in INTEGERS:
+        var, ref = getattr(m, name), getattr(base, name)
+        for idx in var:
+            var[idx].fix(round(ref[idx].value or 0.0))
+    outcome = PersistentHighs(m).solve(solver_options("exact"))
+    assert outcome.status == "optimal"
+    return float(outcome.objective) * 1e6
+
+
+def quotients(data: dict[str, Any], base: Any, change: Callable[[dict[str, Any], float], bool],
+              delta: float) -> tuple[float | None, float | None]:
+    """(right, left) difference quotients of the fixed-integer NPV; None where not valid."""
+    mid = fixed_npv(data, base)
+    out: list[float | None] = []
+    for sign in (+1, -1):
+        d = copy.deepcopy(data)
+        if not change(d, sign * delta):
+            out.append(None)
+            continue
+        out.append(sign * (fixed_npv(d, base) - mid) / delta)
+    return out[0], out[1]
+
+
+def setter(*path: Any, period: int | None = None, periods: int = 0
+           ) -> Callable[[dict[str, Any], float], bool]:
+    """Add delta to the number at ``path`` (one period of a series when ``period`` is set)."""
+    def change(d: dict[str, Any], delta: float) -> bool:
+        holder = d
+        for key in path[:-1]:
+            holder = holder[key]
+        old = holder[path[-1]]
+        if period is not None:
+            series = list(old) if isinstance(old, list) else [old] * periods
+            series[period - 1] += delta
+            if series[period - 1] < 0:
+                return False
+            holder[path[-1]] = series
+            return True
+        if old + delta < 0:
+            return False
+        holder[path[-1]] = old + delta
+        return True
+    return change
+
+
+def assert_quotients(right: float | None, left: float | None, expected: float) -> None:
+    """Both difference quotients equal the hand-derived slope (a non-degenerate LP)."""
+    assert right == pytest.approx(expected, rel=1e-7)
+    assert left == pytest.approx(expected, rel=1e-7)
+
+
+# --------------------------------------------------------------------------- hand-derived
+
+
+def test_capacity_limited_miner_earns_its_margin_over_pue_per_mw():
+    # 50 MW site, ASICs at btc.pue 1.25: 40 MW hash. One more MW of capacity hashes
+    # 1/1.25 MW more: (730,000 - 1.25 * 175,200) / 1.25 = 408,800 USD per period.
+    data = instance([miner(capacity=50, pue=1.25)])
+    res, base = solve(data)
+    per_mw = (BTC - 1.25 * GRID20) / 1.25
+    assert value(res, "site_capacity", "mine", 1) == pytest.approx(per_mw, rel=1e-9)
+    assert value(res, "site_capacity", "mine", 2) == pytest.approx(per_mw, rel=1e-9)
+    assert value(res, "site_capacity", "mine") == pytest.approx(2 * per_mw, rel=1e-9)
+    assert value(res, "grid_capacity", "mine") == 0.0  # 50 MW drawn of 100
+    assert value(res, "btc_fleet", "mine") == 0.0  # 100 MW installed, 40 hashing
+    right, left = quotients(data, base, setter("sites", 0, "capacity_mw"), 0.5)
+    assert_quotients(right, left, 2 * per_mw)
+
+
+def test_grid_limited_miner_and_discounting():
+    # 50 MW of grid for 100 MW of ASICs: one more grid MW hashes one more MW, worth
+    # 730,000 - 175,200 = 554,800 per period, discounted at 10 % to the end of each period.
+    data = instance([miner(grid=50)], horizon={"discount_rate": 0.1})
+    res, base = solve(data)
+    margin = BTC - GRID20
+    assert value(res, "grid_capacity", "mine", 1) == pytest.approx(margin / 1.1, rel=1e-9)
+    assert value(res, "grid_capacity", "mine", 2) == pytest.approx(margin / 1.1**2, rel=1e-9)
+    assert value(res, "site_capacity", "mine") == 0.0
+    right, left = quotients(data, base, setter("sites", 0, "grid", "capacity_mw"), 1.0)
+    assert_quotients(right, left, margin / 1.1 + margin / 1.1**2)
+
+
+def test_fleet_limited_miner():
+    # 30 MW of ASICs on a 100 MW site: one more ASIC MW earns 554,800 in each period.
+    data = instance([miner(fleet_mw=30)])
+    res, base = solve(data)
+    assert value(res, "btc_fleet", "mine") == pytest.approx(2 * (BTC - GRID20), rel=1e-9)
+    right, left = quotients(data, base, setter("sites", 0, "btc", "fleet_mw"), 1.0)
+    assert_quotients(right, left, 2 * (BTC - GRID20))
+
+
+def test_power_link_from_a_source():
+    # No grid at the mine: power comes from 'plant' (10 USD/MWh = 87,600 per MW-period)
+    # through a 50 MW link losing 10 %: 45 MW hash. One more MW of link capacity buys one
+    # more MW at the plant and delivers 0.9 MW: 0.9 * 730,000 - 87,600 = 569,400 per period.
+    data = instance([miner(grid=None)],
+                    sources=[{"id": "plant", "capacity_mw": 80, "price_usd_per_mwh": 10}],
+                    links=[{"id": "line", "from": "plant", "to": "mine", "kind": "power",
+                            "capacity_mw": 50, "loss": 0.1}])
+    res, base = solve(data)
+    per = 0.9 * BTC - 87_600
+    assert value(res, "link_capacity", "line", 1, "plant->mine") == pytest.approx(per, rel=1e-9)
+    assert value(res, "link_capacity", "line", None, "mine->plant") == 0.0
+    assert value(res, "link_capacity", "line") == pytest.approx(2 * per, rel=1e-9)
+    assert value(res, "source_capacity", "plant") == 0.0  # 50 of 80 MW used
+    right, left = quotients(data, base, setter("links", 0, "capacity_mw"), 1.0)
+    assert_quotients(right, left, 2 * per)
+
+
+def test_total_budget_buying_asics():
+    # 10 MW of ASICs, up to 50 MW more at 1 MUSD/MW, 20 MUSD budget: 20 MW bought in
+    # period 1, each earning 2 * 554,800 = 1,109,600. One more budget USD buys 1e-6 MW:
+    # 1,109,600 / 1e6 - 1 = 0.1096 USD of NPV per USD.
+    data = instance([miner(fleet_mw=10, expansion={"max_mw": 50, "capex_usd_per_mw": 1e6})],
+                    limits={"capex_budget_usd": 20e6})
+    res, base = solve(data)
+    assert value(res, "capex_budget", "limits") == pytest.approx(0.1096, rel=1e-9)
+    right, left = quotients(data, base, setter("limits", "capex_budget_usd"), 1e6)
+    assert_quotients(right, left, 0.1096)
+
+
+def test_per_period_budget():
+    # 5 MUSD a period: 5 MW bought in period 1 (0.1096 per USD as above); buying in period 2
+    # would earn 554,800 per MW for 1 MUSD, so the period-2 budget is unused and worth 0.
+    data = instance([miner(fleet_mw=10, expansion={"max_mw": 50, "capex_usd_per_mw": 1e6})],
+                    limits={"capex_budget_usd_per_period": 5e6})
+    res, base = solve(data)
+    assert value(res, "capex_budget_period", "limits", 1) == pytest.approx(0.1096, rel=1e-9)
+    assert value(res, "capex_budget_period", "limits", 2) == 0.0
+    for t, expected in ((1, 0.1096), (2, 0.0)):
+        change = setter("limits", "capex_budget_usd_per_period", period=t, periods=2)
+        right, left = quotients(data, base, change, 1e5)
+        assert right == pytest.approx(expected, abs=1e-9)
+        assert left is not None and left >= expected - 1e-9
+
+
+def ai_site(**ai: Any) -> dict[str, Any]:
+    return {"id": "campus", "capacity_mw": 100,
+            "grid": {"capacity_mw": 100, "price_usd_per_mwh": ai.pop("price", 20)},
+            "ai": {"max_it_mw": 20, "block_it_mw": 10, "capex_usd_per_it_mw": 0,
+                   "lead_time_periods": 0, "pue": 1.2, **ai}}
+
+
+def lease(**c: Any) -> dict[str, Any]:
+    return {"id": "lease", "tenant": "acme", "it_mw": {"min": 0, "max": 10},
+            "rate_usd_per_kw_month": 100, "start_period": 1, "term_periods": 2, **c}
+
+
+def test_contract_max_is_worth_its_lease_margin():
+    # 20 IT MW already built; the lease takes its 10 IT MW max. One more IT MW earns
+    # 1,200,000 - 1.2 * 175,200 = 989,760 per period, two periods.
+    data = instance([ai_site(existing_it_mw=20)], contracts=[lease()])
+    res, base = solve(data)
+    expected = 2 * (LEASE - 1.2 * GRID20)
+    assert value(res, "contract_it_mw_max", "lease") == pytest.approx(expected, rel=1e-9)
+    assert value(res, "contract_it_mw_min", "lease") == 0.0
+    right, left = quotients(data, base, setter("contracts", 0, "it_mw", "max"), 1.0)
+    assert_quotients(right, left, expected)
+
+
+def test_committed_minimum_of_a_losing_lease():
+    # At 10 USD/kW-month a lease earns 120,000 per IT MW-period but its power costs
+    # 210,240: the committed lease runs at its 5 IT MW minimum, and each IT MW of that
+    # minimum costs 2 * 90,240 = 180,480 of NPV.
+    data = instance([ai_site(existing_it_mw=20)],
+                    contracts=[lease(rate_usd_per_kw_month=10, committed=True,
+                                     it_mw={"min": 5, "max": 10})])
+    res, base = solve(data)
+    assert value(res, "contract_it_mw_min", "lease") == pytest.approx(-180_480, rel=1e-9)
+    assert value(res, "contract_it_mw_max", "lease") == 0.0
+    right, left = quotients(data, base, setter("contracts", 0, "it_mw", "min"), 1.0)
+    assert_quotients(right, left, -180_480)
+
+
+def test_hall_reduced_cost_is_a_linear_estimate():
+    # Halls of 10 IT MW at 2 MUSD/IT MW (20 MUSD a hall), free power, a lease of up to
+    # 15 IT MW: one hall in period 1 serves 10 IT MW for two periods, NPV 24 - 20 = 4 MUSD.
+    # Reduced cost of one more hall in period 1: 10 more IT MW leased in both periods for
+    # 20 MUSD = +4 MUSD. In period 2: the lease takes the same IT MW in every period of its
+    # term, so capacity in period 2 alone adds nothing: -20 MUSD of capex. As a whole block
+    # the second hall in period 1 is worth 5 * 2.4 - 20 = -8 MUSD (the lease takes only 5
+    # more): the reduced cost is a slope, not the value of a block.
+    data = instance([ai_site(price=0, pue=1.0, capex_usd_per_it_mw=2e6)],
+                    contracts=[lease(it_mw={"min": 0, "max": 15})])
+    res, _ = solve(data)
+    assert res.objective_npv_usd == pytest.approx(4e6, rel=1e-9)
+    assert value(res, "ai_halls", "campus", 1) == pytest.approx(4e6, rel=1e-9)
+    assert value(res, "ai_halls", "campus", 2) == pytest.approx(-20e6, rel=1e-9)
+    mv = res.marginal_values
+    assert mv is not None
+    assert mv[mv.kind == "ai_halls"]["limit"].tolist() == [1.0, 0.0]
+
+
+# --------------------------------------------------------------------------- table
+
+
+def test_table_columns_totals_and_zeros_off_the_limit():
+    res, _ = solve(po.load_instance("instances/tutorial.yaml").model_dump(by_alias=True))
+    mv = res.marginal_values
+    assert mv is not None
+    assert list(mv.columns) == MARGINAL_COLUMNS
+    for kind in ("site_capacity", "grid_capacity", "source_capacity", "btc_fleet"):
+        rows = mv[mv.kind == kind]
+        for _entity, group in rows.groupby("entity"):
+            total = group[group.period.isna()]["value_usd_per_unit"]
+            assert len(total) == 1
+            assert total.iloc[0] == pytest.approx(
+                group[group.period.notna()]["value_usd_per_unit"].sum(), rel=1e-12, abs=1e-6)
+    limits = mv[~mv.kind.isin(["ai_halls"])]
+    assert (limits[~limits.binding]["value_usd_per_unit"] == 0).all()
+    # the tutorial's one (directed) link: per-period rows for its arc, and two totals
+    links = mv[mv.kind == "link_capacity"]
+    assert set(links.direction) == {"wind-farm->charlie", ""}
+    assert len(links) == 5 + 2
+
+
+def test_marginal_values_csv_round_trip(tmp_path):
+    res, _ = solve(instance([miner(capacity=50, pue=1.25)]))
+    res.write(tmp_path)
+    back = pd.read_csv(tmp_path / "marginal_values.csv", keep_default_na=False)
+    assert list(back.columns) == MARGINAL_COLUMNS
+    total = back[(back.kind == "site_capacity") & (back.period == "")]
+    assert float(total["value_usd_per_unit"].iloc[0]) == pytest.approx(2 * 408_800, rel=1e-9)
+    # a result without marginal values removes the file of an earlier run
+    res.marginal_values = None
+    res.write(tmp_path)
+    assert not (tmp_path / "marginal_values.csv").exists()
+
+
+def test_solving_without_marginal_values_leaves_none():
+    data = instance([miner()])
+    assert po.solve(data, marginal_values=False).marginal_values is None
+    assert po.solve(data).marginal_values is not None
+
+
+# --------------------------------------------------------------------------- finite differences
+
+
+def _changes(data: dict[str, Any]) -> list[tuple[str, str, int | None, Any, float]]:
+    """(kind, entity, period, change, delta) for every limit the instance has."""
+    T = data["horizon"]["periods"]
+    out: list[tuple[str, str, int | None, Any, float]] = []
+    for i, s in enumerate(data["sites"]):
+        if s.get("btc") or (s.get("ai") and s["ai"]["max_it_mw"] > 0):
+            out.append(("site_capacity", s["id"], None, setter("sites", i, "capacity_mw"), 1.0))
+        if s.get("grid"):
+            out.append(("grid_capacity", s["id"], None,
+                        setter("sites", i, "grid", "capacity_mw"), 1.0))
+        if s.get("btc"):
+            out.append(("btc_fleet", s["id"], None, setter("sites", i, "btc", "fleet_mw"), 1.0))
+    for i, link in enumerate(data.get("links", [])):
+        if link["kind"] == "power":
+            lid = link.get("id") or f"{link['from']}-{link['to']}"
+            out.append(("link_capacity", lid, None, setter("links", i, "capacity_mw"), 1.0))
+    for i, src in enumerate(data.get("sources", [])):
+        for t in range(1, T + 1):
+            out.append(("source_capacity", src["id"], t,
+                        setter("sources", i, "capacity_mw", period=t, periods=T), 1.0))
+    for i, c in enumerate(data.get("contracts", [])):
+        out.append(("contract_it_mw_max", c["id"], None,
+                    setter("contracts", i, "it_mw", "max"), 0.5))
+    limits = data.get("limits") or {}
+    if limits.get("capex_budget_usd") is not None:
+        out.append(("capex_budget", "limits", None, setter("limits", "capex_budget_usd"), 1e6))
+    if limits.get("capex_budget_usd_per_period") is not None:
+        for t in range(1, T + 1):
+            out.append(("capex_budget_period", "limits", t,
+                        setter("limits", "capex_budget_usd_per_period", period=t, periods=T),
+                        1e6))
+    return out
+
+
+def _keep_min_below_max(change: Any, index: int) -> Any:
+    def guarded(d: dict[str, Any], delta: float) -> bool:
+        it = d["contracts"][index]["it_mw"]
+        return it["max"] + delta >= it["min"] and change(d, delta)
+    return guarded
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("which", ["tutorial", "generated"])
+def test_every_marginal_value_lies_between_the_difference_quotients(which):
+    if which == "tutorial":
+        data = po.load_instance("instances/tutorial.yaml").model_dump(
+            by_alias=True, exclude_none=True)
+    else:
+        from portfolio_opt.generate import generate_instance
+
+        data = generate_instance(sites=6, periods=3, contracts=3, seed=4)
+    res, base = solve(data)
+    scale = abs(res.objective_npv_usd or 0.0) + 1e6
+    checked = 0
+    for kind, entity, period, change, delta in _changes(data):
+        if kind == "contract_it_mw_max":
+            index = [c["id"] for c in data["contracts"]].index(entity)
+            change = _keep_min_below_max(change, index)
+        g = value(res, kind, entity, period)
+        right, left = quotients(data, base, change, delta)
+        tol = 1e-7 * scale / delta + 1e-6 * abs(g)
+        if right is not None:
+            assert right <= g + tol, (kind, entity, period, right, g, left)
+        if left is not None:
+            assert g <= left + tol, (kind, entity, period, right, g, left)
+        checked += 1
+    assert checked >= 10
