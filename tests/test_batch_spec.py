@@ -173,7 +173,7 @@ INVALID = {
     "sobol without a power of two": ("method: sobol\nsamples: 10\n" + PARAMS,
                                      "expected a power of two for sobol"),
     "one number varied twice": (
-        "method: oat\nparameters:\n  - path: sites[*].grid.price_usd_per_mwh\n"
+        "method: grid\nparameters:\n  - path: sites[*].grid.price_usd_per_mwh\n"
         "    scale: [0.8, 1.2]\n  - path: sites[alpha].grid.price_usd_per_mwh\n"
         "    scale: [0.8, 1.2]\n", "is already varied by parameter"),
     "whole-number field scaled": (

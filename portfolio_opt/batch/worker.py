@@ -153,10 +153,8 @@ def solve_one(task: ChunkTask, sid: int, changes: tuple[Change, ...]) -> Outcome
             for t in range(1, periods + 1):
                 row[f"btc_mw_p{t}"] = float(by_t.at[t, "btc_mw"])
                 row[f"ai_it_mw_p{t}"] = float(by_t.at[t, "ai_served_it_mw"])
-            sp = [{"scenario": sid, "site": r.site, "period": int(r.period),
-                   "btc_mw": float(r.btc_mw), "ai_served_it_mw": float(r.ai_served_it_mw),
-                   "halls_started": int(r.halls_started)}
-                  for r in df.itertuples(index=False)]
+            cols = ["site", "period", "btc_mw", "ai_served_it_mw", "halls_started"]
+            sp = [{"scenario": sid, **r} for r in df[cols].to_dict("records")]
     row["wall_seconds"] = time.perf_counter() - t0
     return Outcome(row, sp)
 
