@@ -267,6 +267,37 @@ def test_each_problem_is_located(tutorial_book):
     assert len(found) == 6
 
 
+def test_gaps_and_cross_entity_rules_are_located(tutorial_book):
+    wb = openpyxl.load_workbook(tutorial_book)
+    sites, links, contracts = wb["sites"], wb["links"], wb["contracts"]
+    sites.cell(2, col(sites, "grid.price_usd_per_mwh[2]")).value = None  # alpha: a gap
+    sites.cell(4, col(sites, "id")).value = "alpha"                     # charlie -> alpha
+    links.cell(3, col(links, "to")).value = "nowhere"                    # the fiber link
+    contracts.cell(4, col(contracts, "eligible.sites")).value = "bravo; zulu"
+    market = {r[0].value: r[1] for r in wb["market"].iter_rows(min_row=2)}
+    market["hashprice_usd_per_ph_day[4]"].value = None
+    wb.save(tutorial_book)
+    text = "\n".join(problems(tutorial_book))
+    letter = openpyxl.utils.get_column_letter
+    gap = letter(col(sites, "grid.price_usd_per_mwh[2]"))
+    assert f"sheet 'sites', row 2, column {gap} (site 'alpha')" in text
+    assert "not an empty cell" in text and "element 2 (period 2)" in text
+    # market rows: 2 the plain row, 3.. periods 1..: period 4 is row 6
+    assert "sheet 'market', row 6, column B (market)" in text
+    to = letter(col(links, "to"))
+    assert f"sheet 'links', row 3, column {to} (link 'bravo-nowhere'), field 'to'" in text
+    eligible = letter(col(contracts, "eligible.sites"))
+    assert f"sheet 'contracts', row 4, column {eligible} (contract 'lab-offer'), " \
+           "field 'eligible.sites[1]': got 'zulu'" in text
+    # a repeated id (checked once the entries pass the schema): the second row is named
+    wb = openpyxl.load_workbook(tutorial_book)
+    wb["sites"].cell(2, col(sites, "grid.price_usd_per_mwh[2]")).value = 31
+    wb["market"]["B6"].value = 25
+    wb.save(tutorial_book)
+    text = "\n".join(problems(tutorial_book))
+    assert "sheet 'sites', row 4, column A (site 'alpha' (sites[2])), field 'id'" in text
+
+
 def test_workbook_structure_problems(tutorial_book):
     wb = openpyxl.load_workbook(tutorial_book)
     wb.create_sheet("contract")                       # a typo of a sheet name

@@ -96,7 +96,10 @@ def load_folder(folder: str | Path, instance: Instance | None = None) -> ReportD
     if is_batch:
         data.batch = BatchData(pd.read_parquet(d / BATCH_RESULTS), _json(d / BATCH_MANIFEST))
         if data.summary is None:
-            data.title = str(data.batch.manifest.get("name") or d.name)
+            spec = data.batch.manifest.get("batch") or {}
+            named = spec.get("name") or Path(str(data.batch.manifest.get("batch_file") or
+                                                 d.name)).stem
+            data.title = f"Batch {named}"
     return data
 
 

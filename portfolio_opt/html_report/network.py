@@ -103,23 +103,27 @@ def site_graph(instance: Instance | None, site_periods: pd.DataFrame | None,
 
 
 def layout(graph: nx.Graph) -> dict[str, tuple[float, float]]:
-    """Positions: each connected part laid out on its own (spring layout, fixed seed), the
-    parts then packed in rows, largest first, so that sites without links sit in a tidy
-    row instead of being flung to the edges as one spring layout would."""
+    """Positions: each connected part laid out on its own (Kamada-Kawai, or a seeded spring
+    layout when large) and turned to lie across the page, the parts then packed in rows,
+    largest first, so that sites without links sit in a tidy row instead of being flung to
+    the edges as one spring layout of the whole graph would."""
     parts = sorted((sorted(c) for c in nx.connected_components(graph)),
                    key=lambda c: (-len(c), c[0]))
     width = max(4.0, 3.0 * math.sqrt(graph.number_of_nodes()))
+    gap = 1.0
     pos: dict[str, tuple[float, float]] = {}
     x = y = row_height = 0.0
     for part in parts:
-        radius = 0.35 if len(part) == 1 else 1.1 * math.sqrt(len(part))
-        if x > 0 and x + 2 * radius > width:
-            x, y, row_height = 0.0, y - row_height - 0.6, 0.0
-        local = _part_layout(graph.subgraph(part), radius)
-        for node, (px, py) in local.items():
-            pos[node] = (float(px) + x + radius, float(py) + y - radius)
-        x += 2 * radius + 0.6
-        row_height = max(row_height, 2 * radius)
+        local = _part_layout(graph.subgraph(part), 1.5 * math.sqrt(len(part)))
+        xy = np.array([local[n] for n in part])
+        low = xy.min(axis=0)
+        w, h = xy.max(axis=0) - low
+        if x > 0 and x + w > width:
+            x, y, row_height = 0.0, y - row_height - gap, 0.0
+        for n, (px, py) in zip(part, xy - low, strict=True):
+            pos[n] = (float(px) + x, float(py) + y - float(h))
+        x += float(w) + gap
+        row_height = max(row_height, float(h))
     return pos
 
 
@@ -128,12 +132,20 @@ def _part_layout(part: nx.Graph, radius: float) -> dict[str, np.ndarray]:
     nodes = list(part.nodes)
     if len(nodes) == 1:
         return {nodes[0]: np.zeros(2)}
+    pos: dict[str, np.ndarray] | None = None
     if len(nodes) <= KAMADA_KAWAI_LIMIT:
         try:
-            return dict(nx.kamada_kawai_layout(part, scale=radius))
+            pos = dict(nx.kamada_kawai_layout(part, scale=radius))
         except ImportError:  # it needs scipy
-            pass
-    return dict(nx.spring_layout(part, seed=7, iterations=200, scale=radius))
+            pos = None
+    if pos is None:
+        pos = dict(nx.spring_layout(part, seed=7, iterations=200, scale=radius))
+    # Turn the part so that its long side runs across the page (the page is wide).
+    xy = np.array([pos[n] for n in nodes])
+    xy -= xy.mean(axis=0)
+    _, _, axes = np.linalg.svd(xy, full_matrices=False)
+    xy = xy @ axes.T
+    return {n: xy[i] for i, n in enumerate(nodes)}
 
 
 def network_map(nodes: list[MapNode], edges: list[MapEdge]) -> str:

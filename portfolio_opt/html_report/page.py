@@ -38,13 +38,14 @@ p.note { font-size: 12.5px; margin: 4px 0 10px; }
        padding: 10px 14px; }
 .kpi .label { font-size: 12px; color: var(--muted); text-transform: uppercase;
               letter-spacing: .04em; }
-.kpi .value { font-size: 20px; font-weight: 650; margin-top: 2px; }
+.kpi .value { font-size: 18px; white-space: nowrap; font-weight: 650; margin-top: 2px; }
 .status-optimal, .status-feasible { color: var(--good); }
 .status-infeasible, .status-error, .status-time_limit_no_solution { color: var(--bad); }
 .message { white-space: pre-wrap; background: #fff7e6; border: 1px solid #f1d9a6;
            border-radius: 8px; padding: 10px 14px; font-size: 13px; }
 figure { margin: 10px 0 4px; }
 figure svg { width: 100%; height: auto; display: block; }
+figure.narrow { max-width: 780px; }
 table { border-collapse: collapse; margin: 8px 0 4px; font-size: 13px; }
 th, td { padding: 4px 10px; border-bottom: 1px solid var(--line); text-align: left;
          vertical-align: top; }
@@ -118,10 +119,11 @@ def frame_table(df: pd.DataFrame, formats: dict[str, Callable[[Any], str]] | Non
     return out
 
 
-def figure(svg: str, caption: str = "") -> str:
+def figure(svg: str, caption: str = "", narrow: bool = False) -> str:
     """An inline SVG chart (made by :func:`portfolio_opt.html_report.svg.render`)."""
     cap = f'<p class="note">{esc(caption)}</p>' if caption else ""
-    return f"<figure>{svg}</figure>{cap}"
+    cls = ' class="narrow"' if narrow else ""
+    return f"<figure{cls}>{svg}</figure>{cap}"
 
 
 def section(anchor: str, title: str, body: str) -> str:

@@ -207,14 +207,15 @@ def batch(data: ReportData) -> str:
         ("tornado", lambda: plots.tornado_chart(res), "NPV at each parameter's low and "
          "high level, one parameter at a time; the widest swing on top."),
         ("regime map", lambda: plots.regime_map(res), "Share of MW in AI over the horizon "
-         "across the first two varied parameters; dashed: the 50 % line."),
+         "across the first two varied parameters (a dashed line marks 50 % where the plan "
+         "crosses it)."),
     ):
         if name == "tornado" and method != "oat":
             continue
         if name == "regime map" and (method == "oat" or len(params) < 2):
             continue
         try:
-            charts.append(figure(figure_svg(make()), caption))
+            charts.append(figure(figure_svg(make()), caption, narrow=True))
         except (ValueError, KeyError) as exc:
             log.warning("batch %s not drawn: %s", name, exc)
             charts.append(f'<p class="muted">No {esc(name)}: {esc(exc)}</p>')

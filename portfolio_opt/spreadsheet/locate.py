@@ -82,6 +82,10 @@ def _locate(issue: InputIssue, sheets: Sheets, labels: dict[str, list[tuple[str,
     found = labels.get(entity)
     if not found:
         return issue
+    if len(found) > 1 and fld:  # one id on several rows: keep the rows holding the value
+        holding = [(s, k) for s, k in found
+                   if _value_at(sheets.document[s][k], fld) == issue.value]
+        found = holding or found
     sheet = found[0][0]
     rows = sorted({sheets.rows[(sheet, k)] for _, k in found if (sheet, k) in sheets.rows})
     where = f"sheet '{sheet}', row{'s' if len(rows) > 1 else ''} " + ", ".join(map(str, rows))
@@ -92,6 +96,18 @@ def _locate(issue: InputIssue, sheets: Sheets, labels: dict[str, list[tuple[str,
         where += _columns_text(cells, issue.expected) if cells else _absent_column(
             sheet, fld, sheets)
     return _with(issue, where, entity)
+
+
+def _value_at(entity: Any, fld: str) -> Any:
+    """The value at a dotted field with list indices (``eligible.sites[1]``), or None."""
+    cur = entity
+    for part in re.findall(r"[^.\[\]]+|\[[0-9]+\]", fld):
+        if part.startswith("["):
+            i = int(part[1:-1])
+            cur = cur[i] if isinstance(cur, list) and i < len(cur) else None
+        else:
+            cur = cur.get(part) if isinstance(cur, dict) else None
+    return cur
 
 
 def _base(fld: str) -> str:
@@ -162,6 +178,7 @@ _HINTS = (
      " (format the cell as text, or type the id with a leading apostrophe)"),
     (re.compile(r"; '[^']*' is a string in YAML 1\.2$"), " (use a TRUE or FALSE cell)"),
     (re.compile(r" \('[^']*' is a string in YAML 1\.2\)"), ""),
+    (re.compile(r"\bnot null\b"), "not an empty cell"),
 )
 
 

@@ -14,6 +14,7 @@ import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from openpyxl.utils import get_column_letter
@@ -26,6 +27,7 @@ from .layout import (
     README_SHEET,
     TABLE_SHEETS,
     key_value_columns,
+    per_period,
     split_period,
     table_columns,
 )
@@ -180,7 +182,8 @@ def _key_value(ws: Worksheet, sheet: str, out: Sheets, name: str,
         if base in block:
             out.issues.append(_both(name, f"sheet '{sheet}', row {rows[base]}", base))
             continue
-        block[base], out.cells[(sheet, base)] = _series_list(by_period)
+        block[base], out.cells[(sheet, base)] = _series_list(
+            by_period, partial(_value_cell, sheet, rows, base))
     out.field_rows[sheet] = rows
     return block, top_name
 
@@ -191,12 +194,31 @@ def _both(name: str, where: str, base: str) -> InputIssue:
                       f"period in '{base}[1]' .. '{base}[T]', not both")
 
 
-def _series_list(by_period: dict[int, tuple[Any, Cell]]) -> tuple[list[Any], list[Cell]]:
-    """Period values as a list up to the last one given; a gap is ``None`` (an error)."""
+def _series_list(by_period: dict[int, tuple[Any, Cell]],
+                 gap: Callable[[int], Cell | None]) -> tuple[list[Any], list[Cell]]:
+    """Period values as a list up to the last one given, and one cell per period; a gap is
+    ``None`` (an error), its cell the empty one of that period (``gap(t)``)."""
     last = max(by_period)
     values = [by_period[t][0] if t in by_period else None for t in range(1, last + 1)]
-    cells = [by_period[t][1] for t in sorted(by_period)]
+    first = by_period[min(by_period)][1]
+    cells = [by_period[t][1] if t in by_period else gap(t) or first
+             for t in range(1, last + 1)]
     return values, cells
+
+
+def _row_cell(sheet: str, row: int | None, column: int | None) -> Cell | None:
+    return None if row is None or column is None else Cell(sheet, row, column)
+
+
+def _value_cell(sheet: str, rows: dict[str, int], base: str, t: int) -> Cell | None:
+    """The value cell (column B) of period ``t``'s row of series ``base``."""
+    return _row_cell(sheet, rows.get(per_period(base, t)), 2)
+
+
+def _header_cell(sheet: str, row: int, headers: dict[str, int], base: str, t: int
+                 ) -> Cell | None:
+    """The cell of period ``t`` of series ``base`` in ``row`` (None without that column)."""
+    return _row_cell(sheet, row, headers.get(per_period(base, t)))
 
 
 def _table(ws: Worksheet, sheet: str, out: Sheets, name: str,
@@ -257,7 +279,8 @@ def _table(ws: Worksheet, sheet: str, out: Sheets, name: str,
             if plain:
                 out.issues.append(_both(name, f"sheet '{sheet}', row {r}", base))
                 continue
-            period_values, cells = _series_list(by_period)
+            period_values, cells = _series_list(by_period, partial(_header_cell, sheet, r, seen,
+                                                                   base))
             if _set(entity, base, period_values, out, name, cells[0]):
                 out.cells[(sheet, k, base)] = cells
         out.rows[(sheet, k)] = r
