@@ -13,7 +13,7 @@ import logging
 import time
 from typing import Any
 
-from .marginal import compile_lp, new_highs, run_highs
+from .lp_copy import compile_lp, new_highs, run_highs
 from .model.data import ModelData
 
 __all__ = ["compute_iis", "describe_column", "describe_row"]
@@ -82,10 +82,7 @@ def describe_row(d: ModelData, family: str, idx: Any) -> tuple[str, list[Entity]
         return (f"in period {t}, contract '{c}' must be served in full by its eligible "
                 f"site(s) {_names(sites)}", [_e("contract", c), *(_e("site", s) for s in sites)])
     if family.startswith("contract_site"):
-        c = idx if isinstance(idx, str) else idx[0]
-        con = d.contracts[c]
-        return (f"contract '{c}' is served by at most max_sites {con.max_sites} of its "
-                f"eligible sites {_names(d.eligible[c])}", [_e("contract", c)])
+        return _contract_site(d, family, idx)
     if family == "site_ai_capacity":
         s, t = idx
         a = d.ai(s)
@@ -126,6 +123,28 @@ def describe_row(d: ModelData, family: str, idx: Any) -> tuple[str, list[Entity]
                 f"ones count: {_names(committed)})",
                 [_e("limits", "limits"), *(_e("contract", c) for c in committed)])
     return f"{family}[{idx}]", []
+
+
+def _contract_site(d: ModelData, family: str, idx: Any) -> tuple[str, list[Entity]]:
+    c = idx if isinstance(idx, str) else idx[0]
+    con = d.contracts[c]
+    ents = [_e("contract", c)]
+    if family == "contract_site_count":
+        return (f"contract '{c}' is served by at most max_sites {con.max_sites} of its "
+                f"eligible sites {_names(d.eligible[c])}", ents)
+    if family == "contract_site_needed":
+        return (f"accepted contract '{c}' is served by at least one of its eligible sites "
+                f"{_names(d.eligible[c])}", ents)
+    s = idx[1]
+    ents.append(_e("site", s))
+    if family == "contract_site_accept":
+        return f"site '{s}' serves contract '{c}' only if the contract is accepted", ents
+    t = idx[2]
+    if family == "contract_site_floor":
+        return (f"period {t}: if site '{s}' is the one site serving contract '{c}' (max_sites "
+                f"1), it serves at least it_mw.min {con.it_mw.min:g} IT MW", ents)
+    return (f"period {t}: site '{s}' serves contract '{c}' only if it is one of the contract's "
+            f"at most max_sites {con.max_sites} sites", ents)
 
 
 def _power_balance(d: ModelData, n: str, t: int) -> tuple[str, list[Entity]]:
@@ -250,6 +269,85 @@ def _broken_by_fixed_values(model: Any, d: ModelData) -> list[dict[str, Any]]:
     return rows
 
 
+def _ray_subsystem(h: Any, lp: Any) -> tuple[Any, list[int], list[int]] | None:
+    """The rows of HiGHS's Farkas certificate (dual ray) and their columns, as a small LP.
+
+    The certificate proves infeasibility from these rows and column bounds alone, so the
+    sub-LP is infeasible too, and an IIS of it is an IIS of the whole. HiGHS's own IIS
+    search solves one LP per row it tries to drop (thousands on a portfolio-sized model,
+    and it does not stop at time_limit); on the sub-LP it takes milliseconds.
+    """
+    import highspy
+    import numpy as np
+
+    st, has_ray, ray = h.getDualRay()
+    if st == highspy.HighsStatus.kError or not has_ray:
+        return None
+    rows = np.flatnonzero(np.abs(np.asarray(ray)) > 1e-9)
+    if not len(rows):
+        return None
+    # Keep the certificate's rows of the column-wise matrix, and the columns they touch.
+    start = np.asarray(lp.a_matrix_.start_)
+    index = np.asarray(lp.a_matrix_.index_)
+    value = np.asarray(lp.a_matrix_.value_)
+    position = np.full(lp.num_row_, -1)
+    position[rows] = np.arange(len(rows))
+    column = np.repeat(np.arange(lp.num_col_), np.diff(start))
+    keep = position[index] >= 0
+    cols = np.unique(column[keep])
+    counts = np.bincount(np.searchsorted(cols, column[keep]), minlength=len(cols))
+    sub = highspy.HighsLp()
+    sub.num_row_, sub.num_col_ = len(rows), len(cols)
+    sub.col_cost_ = np.zeros(len(cols))
+    sub.col_lower_ = np.asarray(lp.col_lower_)[cols]
+    sub.col_upper_ = np.asarray(lp.col_upper_)[cols]
+    sub.row_lower_ = np.asarray(lp.row_lower_)[rows]
+    sub.row_upper_ = np.asarray(lp.row_upper_)[rows]
+    sub.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    sub.a_matrix_.start_ = np.concatenate(([0], np.cumsum(counts)))
+    sub.a_matrix_.index_ = position[index[keep]]
+    sub.a_matrix_.value_ = value[keep]
+    sub.integrality_ = [highspy.HighsVarType.kContinuous] * len(cols)
+    return sub, [int(i) for i in rows], [int(j) for j in cols]
+
+
+def _solve_iis(lp: Any, options: dict[str, Any]) -> tuple[str, Any, list[int], list[int]]:
+    """Solve the relaxation; if infeasible, its IIS (row and column maps into ``lp``)."""
+    import highspy
+
+    h = new_highs(options)
+    # Simplex without presolve: an infeasible LP then comes with its Farkas ray.
+    h.setOptionValue("presolve", "off")
+    h.setOptionValue("solver", "simplex")
+    h.passModel(lp)
+    status = run_highs(h, options.get("threads"))
+    S = highspy.HighsModelStatus
+    if status == S.kOptimal:
+        return "feasible", None, [], []
+    if status not in (S.kInfeasible, S.kUnboundedOrInfeasible):
+        log.warning("LP relaxation ended with %s; no IIS", h.modelStatusToString(status))
+        return "skipped", None, [], []
+    reduced = _ray_subsystem(h, lp)
+    rows, cols = list(range(lp.num_row_)), list(range(lp.num_col_))
+    if reduced is not None:
+        sub, rows, cols = reduced
+        h = new_highs(options)
+        h.passModel(sub)
+        if run_highs(h, options.get("threads")) not in (S.kInfeasible,
+                                                         S.kUnboundedOrInfeasible):
+            log.warning("the dual ray's rows are not infeasible alone; IIS of the whole LP")
+            h = new_highs(options)
+            h.passModel(lp)
+            run_highs(h, options.get("threads"))
+            rows, cols = list(range(lp.num_row_)), list(range(lp.num_col_))
+    h.setOptionValue("iis_strategy", _IIS_STRATEGY)  # after a run: HiGHS needs the solve
+    st, iis = h.getIis()
+    if st == highspy.HighsStatus.kError or not iis.valid_:
+        log.warning("HiGHS found no IIS (%s)", st)
+        return "infeasible", None, rows, cols
+    return "infeasible", iis, rows, cols
+
+
 def compute_iis(built: Any, options: dict[str, Any]) -> dict[str, Any]:
     """The IIS of the LP relaxation of ``built``, translated (docs/infeasibility.md).
 
@@ -272,39 +370,25 @@ def compute_iis(built: Any, options: dict[str, Any]) -> dict[str, Any]:
         out["seconds"] = round(time.perf_counter() - t0, 6)
         return out
     lp.integrality_ = [highspy.HighsVarType.kContinuous] * lp.num_col_
-    h = new_highs(options)
-    if "time_limit" in options:
-        h.setOptionValue("time_limit", float(options["time_limit"]))
-    h.passModel(lp)
-    status = run_highs(h, options.get("threads"))
-    S = highspy.HighsModelStatus
-    if status == S.kOptimal:
-        out["relaxation"] = "feasible"
-    elif status in (S.kInfeasible, S.kUnboundedOrInfeasible):
-        out["relaxation"] = "infeasible"
-        h.setOptionValue("iis_strategy", _IIS_STRATEGY)
-        st, iis = h.getIis()
-        if st == highspy.HighsStatus.kError or not iis.valid_:
-            log.warning("HiGHS found no IIS (%s)", st)
-        else:
-            out["status"] = _IIS_STATUS.get(int(iis.status_), "unknown")
-            out["rows"] = [
-                _row_entry(d, index.row_key[i][0], index.row_key[i][1],
-                           _BOUND.get(int(b), "free"))
-                for i, b in zip(iis.row_index_, iis.row_bound_, strict=True)
-            ]
-            cols = []
-            for j, b in zip(iis.col_index_, iis.col_bound_, strict=True):
-                bound = _BOUND.get(int(b), "free")
-                if bound == "free":  # the column takes part, its bounds do not
-                    continue
-                var, idx = index.col_key[j]
-                text, ents = describe_column(d, var, idx, bound)
-                cols.append({"name": _name(var, idx), "variable": var,
-                             "index": _index_list(idx), "bound": bound, "text": text,
-                             "entities": ents})
-            out["columns"] = cols
-    else:
-        log.warning("LP relaxation ended with %s; no IIS", h.modelStatusToString(status))
+    out["relaxation"], iis, rows, cols = _solve_iis(lp, options)
+    if iis is not None:
+        out["status"] = _IIS_STATUS.get(int(iis.status_), "unknown")
+        out["rows"] = [
+            _row_entry(d, *_key(index.row_key[rows[i]]), _BOUND.get(int(b), "free"))
+            for i, b in zip(iis.row_index_, iis.row_bound_, strict=True)
+        ]
+        for j, b in zip(iis.col_index_, iis.col_bound_, strict=True):
+            bound = _BOUND.get(int(b), "free")
+            if bound == "free":  # the column takes part, its bounds do not
+                continue
+            var, idx = index.col_key[cols[j]]
+            text, ents = describe_column(d, var, idx, bound)
+            out["columns"].append({"name": _name(var, idx), "variable": var,
+                                   "index": _index_list(idx), "bound": bound, "text": text,
+                                   "entities": ents})
     out["seconds"] = round(time.perf_counter() - t0, 6)
     return out
+
+
+def _key(key: tuple[str, Any]) -> tuple[str, Any]:
+    return key[0], key[1]

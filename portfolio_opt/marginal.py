@@ -1,9 +1,9 @@
 """Marginal values: d NPV / d(one unit of an instance number), from the fixed-integer LP.
 
-After the MILP, every integer column is held at its rounded value in a copy of the HiGHS
-model, the remaining LP is solved in a fresh HiGHS instance, and its duals and reduced
-costs are turned into USD of NPV per MW, per USD or per IT MW of the instance's limits
-(docs/marginal_values.md). The user's Pyomo model and its persistent solver are only read.
+After the MILP, every integer column is held at its rounded value in an LP copy of the
+model (:mod:`portfolio_opt.lp_copy`), solved in a fresh HiGHS instance; its duals and
+reduced costs become USD of NPV per MW, per USD or per IT MW of the instance's limits
+(docs/marginal_values.md). The solved Pyomo model and its engine are only read.
 
 A limit can sit in several places of the model (site capacity bounds both the envelope
 row and, through the envelope, the hashing bound), so each marginal value is the sum over
@@ -21,160 +21,15 @@ from typing import Any
 import pandas as pd
 
 from .constants import MARGINAL_COLUMNS
+from .lp_copy import FixedLp, solve_fixed_lp
 from .model.data import MONEY_SCALE, ModelData
 
-__all__ = [
-    "FixedLp",
-    "LpIndex",
-    "compile_lp",
-    "marginal_table",
-    "marginal_values",
-    "new_highs",
-    "run_highs",
-    "solve_fixed_lp",
-]
+__all__ = ["marginal_table", "marginal_values"]
 
 log = logging.getLogger(__name__)
 
 _ZERO = 1e-10  # model units (MUSD per unit): 1e-4 USD
 _AT_BOUND = 1e-7
-
-
-# ------------------------------------------------------------------ HiGHS LP copies
-
-
-@dataclass
-class LpIndex:
-    """Rows and columns of a compiled LP, by Pyomo component name and index."""
-
-    rows: dict[tuple[str, Any], int]
-    cols: dict[tuple[str, Any], int]
-    row_key: list[tuple[str, Any]]
-    col_key: list[tuple[str, Any]]
-    columns: list[Any]  # Pyomo VarData per column
-
-
-def compile_lp(model: Any) -> tuple[Any, LpIndex]:
-    """The Pyomo model as a ``highspy.HighsLp`` (integrality kept) and its name index.
-
-    Compiled with Pyomo's standard-form compiler, independently of the engine that solved
-    the model, so the solved model is only read. Fixed variables (committed contracts'
-    ``accept``) are constants, as in every solve. Raises Pyomo's
-    ``InfeasibleConstraintException`` when fixed values alone break a constraint.
-    """
-    import highspy
-    import numpy as np
-    from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
-
-    info = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
-    inf = highspy.kHighsInf
-    n_col = len(info.columns)
-    lp = highspy.HighsLp()
-    lp.num_col_ = n_col
-    lp.num_row_ = len(info.rows)
-    maximize = bool(info.objectives) and info.objectives[0].sense == -1
-    lp.sense_ = highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize
-    lp.offset_ = float(info.c_offset[0]) if len(info.c_offset) else 0.0
-    cost = np.zeros(n_col)
-    if info.c.shape[0]:
-        cost[:] = info.c.toarray()[0]
-    lp.col_cost_ = cost
-    lower, upper = np.empty(n_col), np.empty(n_col)
-    integer, continuous = highspy.HighsVarType.kInteger, highspy.HighsVarType.kContinuous
-    kinds = []
-    for j, var in enumerate(info.columns):
-        lb, ub = var.bounds
-        lower[j] = -inf if lb is None else lb
-        upper[j] = inf if ub is None else ub
-        kinds.append(integer if var.is_integer() or var.is_binary() else continuous)
-    lp.col_lower_, lp.col_upper_ = lower, upper
-    rhs = np.asarray(info.rhs, dtype=float)
-    bound = np.array([r.bound_type for r in info.rows], dtype=int)  # -1 >=, 0 ==, 1 <=
-    lp.row_lower_ = np.where(bound <= 0, rhs, -inf)
-    lp.row_upper_ = np.where(bound >= 0, rhs, inf)
-    a = info.A.tocsc()
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = a.indptr
-    lp.a_matrix_.index_ = a.indices
-    lp.a_matrix_.value_ = a.data
-    lp.integrality_ = kinds  # every column: HiGHS reads a short vector as garbage
-    row_key = [(r.constraint.parent_component().local_name, r.constraint.index())
-               for r in info.rows]
-    col_key = [(v.parent_component().local_name, v.index()) for v in info.columns]
-    index = LpIndex({k: i for i, k in enumerate(row_key)}, {k: j for j, k in enumerate(col_key)},
-                    row_key, col_key, list(info.columns))
-    return lp, index
-
-
-def new_highs(options: dict[str, Any]) -> Any:
-    """A fresh, silent HiGHS instance with the solve's thread count and tolerances."""
-    import highspy
-    from pyomo.common.tee import capture_output
-
-    with capture_output(capture_fd=True):  # HiGHS prints a banner when created
-        h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    for key in ("threads", "primal_feasibility_tolerance", "dual_feasibility_tolerance",
-                "random_seed"):
-        if key in options:
-            h.setOptionValue(key, options[key])
-    return h
-
-
-def run_highs(h: Any, threads: int | None) -> Any:
-    """Run ``h``; HiGHS's thread pool is process-wide, so reuse the solver module's policy."""
-    import highspy
-
-    from .solver import _apply_threads, _reset_threads
-
-    _apply_threads(threads)
-    h.run()
-    if h.getModelStatus() == highspy.HighsModelStatus.kNotset:
-        _reset_threads()
-        _apply_threads(threads)
-        h.run()
-    return h.getModelStatus()
-
-
-@dataclass
-class FixedLp:
-    """The LP of a solved MILP with its integer columns held at their rounded values."""
-
-    lp: Any  # highspy.HighsLp
-    solution: Any  # highspy.HighsSolution
-    objective: float  # model units (MUSD)
-    index: LpIndex
-
-
-def solve_fixed_lp(model: Any, options: dict[str, Any]) -> FixedLp | None:
-    """Solve the LP of ``model`` with its integers held at their (rounded) solved values.
-
-    None, with a logged warning, when that LP is not solved to optimality with duals.
-    """
-    import highspy
-
-    lp, index = compile_lp(model)
-    lower, upper = list(lp.col_lower_), list(lp.col_upper_)
-    continuous = highspy.HighsVarType.kContinuous
-    for j, kind in enumerate(lp.integrality_):
-        if kind != continuous:
-            value = index.columns[j].value
-            lower[j] = upper[j] = float(round(value if value is not None else 0.0))
-    lp.col_lower_, lp.col_upper_ = lower, upper
-    lp.integrality_ = [continuous] * lp.num_col_
-    h = new_highs(options)
-    h.setOptionValue("solver", "simplex")  # a vertex: basic duals, not an interior point
-    h.passModel(lp)
-    status = run_highs(h, options.get("threads"))
-    if status != highspy.HighsModelStatus.kOptimal:
-        log.warning("fixed-integer LP ended with %s; no marginal values",
-                    h.modelStatusToString(status))
-        return None
-    solution = h.getSolution()
-    if not solution.dual_valid:
-        log.warning("fixed-integer LP has no valid duals; no marginal values")
-        return None
-    return FixedLp(lp, solution, float(h.getInfo().objective_function_value), index)
 
 
 # ------------------------------------------------------------------ reading duals

@@ -179,6 +179,27 @@ def test_two_contracts_competing_for_one_site():
     assert iis_contracts == {"x", "y"}
 
 
+def test_shared_budget_only_the_iis_explains():
+    # 'x' at 'a' and 'y' at 'b' each need one 50 IT MW hall (50 MUSD); each fits the
+    # 60 MUSD budget alone, so no data check fails (they bound each site on its own). The
+    # IIS names the budget and both contracts: 100 MUSD of halls against 60.
+    data = instance([ai_site("a", max_it_mw=50, capex_usd_per_it_mw=1e6, lead_time_periods=0),
+                     ai_site("b", max_it_mw=50, capex_usd_per_it_mw=1e6, lead_time_periods=0)],
+                    [signed("x", 50, eligible={"sites": ["a"]}),
+                     signed("y", 50, tenant="other", eligible={"sites": ["b"]})],
+                    periods=1, limits={"capex_budget_usd": 60e6})
+    res, diag = diagnose(data)
+    assert diag["causes"] == []
+    assert sorted(diag["clashing_contracts"]) == ["x", "y"]
+    assert diag["iis"]["status"] == "irreducible"
+    assert {"capex_budget", "contract_min", "site_ai_capacity"} <= families(diag)
+    named = {(e["type"], e["id"]) for r in diag["iis"]["rows"] for e in r["entities"]}
+    assert {("contract", "x"), ("contract", "y"), ("site", "a"), ("site", "b"),
+            ("limits", "limits")} <= named
+    assert "total capex over the horizon <= limits.capex_budget_usd 60,000,000 USD" \
+        in res.message
+
+
 def test_integer_only_conflict_has_no_lp_iis():
     # The fixed capex (8 MUSD) and the hall (10 MUSD) land in the same period and no
     # period's budget reaches 18 MUSD; with fractional halls a plan would exist.
