@@ -137,8 +137,9 @@ def morris_table(design: Design, results: pd.DataFrame, *, num_levels: int = 4,
                  seed: int = 0) -> Analysis:
     """Morris mu, mu*, sigma, with bootstrap intervals for mu* (SALib) and sigma (here).
 
-    Elementary effects are SALib's: the NPV change per step of ``delta`` in the unit
-    range of a parameter, so mu* and sigma are in USD per such step.
+    Elementary effects are SALib's: a step's NPV change divided by the step's share of
+    the parameter's range, so mu* and sigma are in USD across the whole range (for an
+    NPV linear in a parameter, mu* is exactly |NPV(high) - NPV(low)|).
     """
     from SALib.analyze import morris
     from SALib.analyze.morris import _compute_delta, _compute_elementary_effects
