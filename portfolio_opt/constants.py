@@ -58,8 +58,8 @@ CASHFLOW_COLUMNS = [
 ]
 # marginal_values.csv (docs/marginal_values.md)
 MARGINAL_COLUMNS = [
-    "kind", "entity", "direction", "period", "year", "value_usd_per_unit", "unit", "binding",
-    "limit", "note",
+    "kind", "entity", "direction", "period", "year", "value_usd_per_unit",
+    "value_next_unit_usd", "unit", "binding", "limit", "note",
 ]
 
 OUTPUT_FILES = {

@@ -118,6 +118,42 @@ class FixedLp:
     solution: Any  # highspy.HighsSolution
     objective: float  # model units (MUSD)
     index: LpIndex
+    highs: Any = None  # the HiGHS instance holding the solved LP, for warm re-solves
+    threads: int | None = None
+    bounds: Any = None  # (row_lower, row_upper, col_lower, col_upper) as numpy arrays
+
+    def objective_after(self, rows: dict[int, float], cols: dict[int, float]) -> float | None:
+        """The optimum with row limits and column upper bounds moved, then put back.
+
+        ``rows[i]`` moves row i's limit outwards by that much (the upper side of a ``<=``
+        row, the lower side of a ``>=`` row, written as ``<=`` negated); ``cols[j]`` moves
+        column j's upper bound. Warm-started from the current basis. None if not optimal.
+        """
+        import highspy
+
+        h = self.highs
+        row_lower, row_upper, col_lower, col_upper = self.bounds
+        changed_rows = []
+        for i, step in rows.items():
+            lo, up = float(row_lower[i]), float(row_upper[i])
+            changed_rows.append((i, lo, up))
+            if up < highspy.kHighsInf:
+                h.changeRowBounds(i, lo, up + step)
+            else:
+                h.changeRowBounds(i, lo - step, up)
+        changed_cols = []
+        for j, step in cols.items():
+            lo, up = float(col_lower[j]), float(col_upper[j])
+            changed_cols.append((j, lo, up))
+            h.changeColBounds(j, lo, up + step)
+        status = run_highs(h, self.threads)
+        value = (float(h.getInfo().objective_function_value)
+                 if status == highspy.HighsModelStatus.kOptimal else None)
+        for i, lo, up in changed_rows:
+            h.changeRowBounds(i, lo, up)
+        for j, lo, up in changed_cols:
+            h.changeColBounds(j, lo, up)
+        return value
 
 
 def solve_fixed_lp(model: Any, options: dict[str, Any]) -> FixedLp | None:
@@ -126,6 +162,7 @@ def solve_fixed_lp(model: Any, options: dict[str, Any]) -> FixedLp | None:
     None, with a logged warning, when that LP is not solved to optimality with duals.
     """
     import highspy
+    import numpy as np
 
     lp, index = compile_lp(model)
     lower, upper = list(lp.col_lower_), list(lp.col_upper_)
@@ -148,4 +185,7 @@ def solve_fixed_lp(model: Any, options: dict[str, Any]) -> FixedLp | None:
     if not solution.dual_valid:
         log.warning("fixed-integer LP has no valid duals; no marginal values")
         return None
-    return FixedLp(lp, solution, float(h.getInfo().objective_function_value), index)
+    bounds = tuple(np.asarray(x, dtype=float) for x in
+                   (lp.row_lower_, lp.row_upper_, lp.col_lower_, lp.col_upper_))
+    return FixedLp(lp, solution, float(h.getInfo().objective_function_value), index, h,
+                   options.get("threads"), bounds)

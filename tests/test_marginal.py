@@ -12,7 +12,8 @@ hold every integer decision (halls, first halls, accepted contracts, serving sit
 base plan's values and re-solve the LP with the production solver path. For a maximised
 LP the NPV is concave in each of these numbers, so every valid dual lies between the right
 and the left difference quotient, for any delta; where the LP is not degenerate the three
-agree.
+agree. ``value_next_unit_usd`` (one whole unit more, re-solved in place) must equal the
+right quotient for a delta of one unit.
 """
 
 from __future__ import annotations
@@ -63,13 +64,18 @@ def solve(data: dict[str, Any]) -> tuple[po.Result, Any]:
 
 
 def value(result: po.Result, kind: str, entity: str, period: int | None = None,
-          direction: str = "") -> float:
+          direction: str = "", column: str = "value_usd_per_unit") -> float:
     mv = result.marginal_values
     assert mv is not None
     rows = mv[(mv.kind == kind) & (mv.entity == entity) & (mv.direction == direction)]
     rows = rows[rows.period.isna()] if period is None else rows[rows.period == period]
     assert len(rows) == 1, (kind, entity, period, direction)
-    return float(rows.iloc[0]["value_usd_per_unit"])
+    return float(rows.iloc[0][column])
+
+
+def next_unit(result: po.Result, kind: str, entity: str, period: int | None = None,
+              direction: str = "") -> float:
+    return value(result, kind, entity, period, direction, column="value_next_unit_usd")
 
 
 def fixed_npv(data: dict[str, Any], base: Any) -> float:
@@ -143,6 +149,8 @@ def test_capacity_limited_miner_earns_its_margin_over_pue_per_mw():
     assert value(res, "btc_fleet", "mine") == 0.0  # 100 MW installed, 40 hashing
     right, left = quotients(data, base, setter("sites", 0, "capacity_mw"), 0.5)
     assert_quotients(right, left, 2 * per_mw)
+    assert next_unit(res, "site_capacity", "mine") == pytest.approx(2 * per_mw, rel=1e-7)
+    assert next_unit(res, "grid_capacity", "mine") == 0.0
 
 
 def test_grid_limited_miner_and_discounting():
@@ -183,6 +191,7 @@ def test_power_link_from_a_source():
     assert value(res, "source_capacity", "plant") == 0.0  # 50 of 80 MW used
     right, left = quotients(data, base, setter("links", 0, "capacity_mw"), 1.0)
     assert_quotients(right, left, 2 * per)
+    assert next_unit(res, "link_capacity", "line") == pytest.approx(2 * per, rel=1e-7)
 
 
 def test_total_budget_buying_asics():
@@ -195,6 +204,7 @@ def test_total_budget_buying_asics():
     assert value(res, "capex_budget", "limits") == pytest.approx(0.1096, rel=1e-9)
     right, left = quotients(data, base, setter("limits", "capex_budget_usd"), 1e6)
     assert_quotients(right, left, 0.1096)
+    assert next_unit(res, "capex_budget", "limits") == pytest.approx(0.1096, rel=1e-7)
 
 
 def test_per_period_budget():
@@ -248,6 +258,7 @@ def test_committed_minimum_of_a_losing_lease():
     assert value(res, "contract_it_mw_max", "lease") == 0.0
     right, left = quotients(data, base, setter("contracts", 0, "it_mw", "min"), 1.0)
     assert_quotients(right, left, -180_480)
+    assert next_unit(res, "contract_it_mw_min", "lease") == pytest.approx(-180_480, rel=1e-7)
 
 
 def test_hall_reduced_cost_is_a_linear_estimate():
@@ -336,7 +347,7 @@ def _changes(data: dict[str, Any]) -> list[tuple[str, str, int | None, Any, floa
                         setter("sources", i, "capacity_mw", period=t, periods=T), 1.0))
     for i, c in enumerate(data.get("contracts", [])):
         out.append(("contract_it_mw_max", c["id"], None,
-                    setter("contracts", i, "it_mw", "max"), 0.5))
+                    setter("contracts", i, "it_mw", "max"), 1.0))
     limits = data.get("limits") or {}
     if limits.get("capex_budget_usd") is not None:
         out.append(("capex_budget", "limits", None, setter("limits", "capex_budget_usd"), 1e6))
@@ -373,11 +384,40 @@ def test_every_marginal_value_lies_between_the_difference_quotients(which):
             index = [c["id"] for c in data["contracts"]].index(entity)
             change = _keep_min_below_max(change, index)
         g = value(res, kind, entity, period)
+        step = next_unit(res, kind, entity, period)
         right, left = quotients(data, base, change, delta)
         tol = 1e-7 * scale / delta + 1e-6 * abs(g)
         if right is not None:
             assert right <= g + tol, (kind, entity, period, right, g, left)
+            # one whole unit more, re-solved in place == rebuilt with the number changed
+            assert step == pytest.approx(right, abs=tol), (kind, entity, period, step, right)
         if left is not None:
             assert g <= left + tol, (kind, entity, period, right, g, left)
         checked += 1
     assert checked >= 10
+
+
+@pytest.mark.slow
+def test_realistic_portfolio_degenerate_limits():
+    # On the 20-site portfolio some binding limits are degenerate: HiGHS's dual for
+    # tx-rockdale's capacity is the value of the last MW (left), the next MW is worth less.
+    # Both lie where concavity puts them, and value_next_unit_usd is the next MW's value.
+    data = po.load_instance("instances/us_portfolio.yaml").model_dump(
+        by_alias=True, exclude_none=True)
+    res, base = solve(data)
+    index = {s["id"]: i for i, s in enumerate(data["sites"])}
+    source = [s["id"] for s in data["sources"]].index("nd-wind")
+    cases = [("site_capacity", "tx-rockdale", None,
+              setter("sites", index["tx-rockdale"], "capacity_mw")),
+             ("btc_fleet", "ne-kearney", None,
+              setter("sites", index["ne-kearney"], "btc", "fleet_mw")),
+             ("source_capacity", "nd-wind", 1,
+              setter("sources", source, "capacity_mw", period=1, periods=12))]
+    for kind, entity, period, change in cases:
+        g = value(res, kind, entity, period)
+        right, left = quotients(data, base, change, 1.0)
+        assert right is not None and left is not None
+        assert right - 1.0 <= g <= left + 1.0, (kind, right, g, left)
+        assert next_unit(res, kind, entity, period) == pytest.approx(right, abs=1.0)
+    assert next_unit(res, "site_capacity", "tx-rockdale") < \
+        0.5 * value(res, "site_capacity", "tx-rockdale")
