@@ -46,3 +46,22 @@ def test_dask_local_cluster_gives_the_rows_of_the_process_pool(tmp_path: Path) -
     assert len(periods) == 10
     pd.testing.assert_frame_equal(a[periods], b[periods], atol=1e-6)
     assert len(pd.read_parquet(tmp_path / "dask" / "site_periods.parquet")) == 6 * 3 * 5
+
+
+@pytest.mark.slow
+def test_dask_joins_an_existing_scheduler_by_address(tmp_path: Path) -> None:
+    from dask.distributed import LocalCluster
+
+    batch = tmp_path / "grid.yaml"
+    batch.write_text(BATCH, encoding="utf-8")
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        address = cluster.scheduler_address
+        assert address.startswith("tcp://127.0.0.1:")
+        first = run_batch(batch, tmp_path / "out", dask=address, chunk_size=4)
+        assert first.stats.runner == f"dask:{address}" and first.stats.solved == 6
+        assert first.stats.model_builds == 1  # one worker process, one engine for both chunks
+        # The cluster outlives the batch (it was joined, not started): a rerun resumes.
+        again = run_batch(batch, tmp_path / "out", dask=address)
+        assert again.stats.solved == 0 and again.stats.stored_before == 6
+    assert (first.results["status"] == "optimal").all()
