@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 _ZERO = 1e-10  # model units (MUSD per unit): 1e-4 USD
 _AT_BOUND = 1e-7
-# Re-solves for value_next_unit_usd: binding limits only, totals first; beyond, NaN.
+# Re-solves for value_next_unit_usd (binding limits only); beyond this many, NaN.
 MAX_NEXT_UNIT_SOLVES = 400
 
 
@@ -290,13 +290,15 @@ def _value(var: Any) -> float:
 def _next_units(rows: list[_Row], fixed: FixedLp) -> None:
     """value_next_unit_usd: raise each binding limit by one whole unit and re-solve.
 
-    One unit is 1 MW or 1 IT MW, and 1,000,000 USD for budgets (reported per USD). A limit
-    with room left gains nothing (0); the first MAX_NEXT_UNIT_SOLVES binding ones, totals
-    first, are re-solved; an infeasible step (e.g. it_mw.min above it_mw.max) gives NaN.
+    For the rows that stand for a number of the instance: the totals (empty period) and
+    the per-period budgets; per-period rows of the other kinds are left empty (each would
+    be one more re-solve, twelve times as many). One unit is 1 MW or 1 IT MW, and
+    1,000,000 USD for budgets (reported per USD). A limit with room left gains nothing (0);
+    at most MAX_NEXT_UNIT_SOLVES binding ones are re-solved; an infeasible step (e.g.
+    it_mw.min above it_mw.max) gives NaN.
     """
     budget = MAX_NEXT_UNIT_SOLVES
-    order = sorted((r for r in rows if r.kind != "ai_halls"),
-                   key=lambda r: r.period is not None)  # stable: totals first
+    order = [r for r in rows if r.period is None or r.kind == "capex_budget_period"]
     for r in order:
         if not r.binding:
             r.next_unit = 0.0
