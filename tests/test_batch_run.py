@@ -184,3 +184,18 @@ def test_another_batch_file_in_the_same_folder_needs_fresh(run: BatchResult,
     assert "--fresh" in str(err.value) and "another batch file" in str(err.value)
     fresh = run_batch(other, target, workers=1, fresh=True)
     assert fresh.stats.solved == 2 and fresh.stats.stored_before == 0
+
+
+def test_a_time_limit_is_a_row_with_that_status(tmp_path: Path) -> None:
+    """1 ms per scenario cannot solve the 20-site portfolio: every row says so, none is lost."""
+    batch = tmp_path / "tl.yaml"
+    batch.write_text(f"base: {ROOT / 'instances' / 'us_portfolio.yaml'}\nmethod: oat\n"
+                     f"time_limit: 0.001\nparameters:\n  - path: {HASH}\n    values: [30]\n",
+                     encoding="utf-8")
+    result = run_batch(batch, tmp_path / "out", workers=1)
+    r = result.results
+    assert list(r["scenario"]) == [0, 1]
+    assert (r["status"] == "time_limit_no_solution").all()
+    assert r["objective_npv_usd"].isna().all()
+    assert r["message"].str.contains("no feasible plan found within the limits").all()
+    assert result.stats.failures == 2 and result.complete
