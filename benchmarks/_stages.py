@@ -1,0 +1,137 @@
+"""One instance, every stage timed apart, in a process of its own.
+
+``python benchmarks/_stages.py SPEC_JSON OUT.json`` where SPEC_JSON holds ``instance``,
+``yaml`` (optional YAML copy to time loading apart), ``out_dir``, ``mps``, ``options``,
+``both_handoffs``. The stages are the ones a single ``solve`` goes through, in its order:
+load+validate, prepare, build, hand-off (``auto``), HiGHS solve, extraction, writing.
+Each stage records wall time (``<stage>_s``) and this process's CPU time
+(``<stage>_cpu_s``: on a shared machine the CPU time is the steadier of the two). Peak
+memory (VmHWM) is read after each stage, so the table shows which stage sets it. Then, for
+comparison only, the other hand-off path and the MPS file for the floor.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import resource
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+def _peak_rss_mb() -> float:
+    """This process's resident-memory high-water mark (VmHWM; ru_maxrss would also count
+    the parent's memory, which Linux carries across fork and exec)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class Stages:
+    """Wall and CPU seconds per stage, and the memory high-water mark after it."""
+
+    def __init__(self) -> None:
+        self.res: dict[str, Any] = {"peak_rss_mb": {"start": _peak_rss_mb()}}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        t0, c0 = time.perf_counter(), time.process_time()
+        yield
+        self.res[f"{name}_s"] = time.perf_counter() - t0
+        self.res[f"{name}_cpu_s"] = time.process_time() - c0
+        self.res["peak_rss_mb"][name] = _peak_rss_mb()
+
+
+def main(spec_json: str, out: str) -> None:
+    spec: dict[str, Any] = json.loads(spec_json)
+    st = Stages()
+    res = st.res
+
+    # Imports are a one-off per process; bench_cli.py measures them on the CLI path. Here
+    # they are paid up front so that no stage below is charged for them.
+    with st.stage("imports"):
+        import scipy.sparse  # type: ignore[import-untyped]  # noqa: F401
+        from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler  # noqa: F401
+
+        from portfolio_opt.api import Model, handoff, model_size
+        from portfolio_opt.loader import read_document
+        from portfolio_opt.model import MONEY_SCALE, build_model, prepare
+        from portfolio_opt.results import Result, extract_tables
+        from portfolio_opt.validate import validate_data
+
+    path = spec["instance"]
+    with st.stage("load_validate"):
+        doc = read_document(path)
+        instance = validate_data(doc.data, path)
+    with st.stage("prepare"):
+        data = prepare(instance)
+    with st.stage("build"):
+        model = build_model(data)
+    built = Model(instance, data, model, res["prepare_s"] + res["build_s"], doc.sha256)
+    res["variables"] = model_size(built)
+
+    with st.stage("handoff"):
+        engine = handoff(built, "auto")
+    how = "direct" if type(engine).__name__ == "DirectHighs" else "persistent"
+    res["handoff_auto"] = how
+    res[f"handoff_{how}_s"] = res["handoff_s"]
+    res[f"handoff_{how}_cpu_s"] = res["handoff_cpu_s"]
+    h = engine.highs
+    res.update(cols=h.getNumCol(), rows=h.getNumRow(), nnz=h.getNumNz())
+
+    with st.stage("solve_wall"):
+        outcome = engine.solve(spec["options"])
+    res["solve_s"] = outcome.solve_seconds  # HiGHS's own run time
+    res["status"] = str(outcome.status)
+    res["objective"] = outcome.objective
+    res["mip_gap"] = outcome.mip_gap
+
+    if outcome.has_solution:
+        with st.stage("extract"):
+            tables = extract_tables(model, data)
+        result = Result(
+            status=outcome.status, objective_npv_usd=None, mip_gap=outcome.mip_gap,
+            objective_bound_usd=None if outcome.bound is None else outcome.bound * MONEY_SCALE,
+            solver="highs", solver_version=engine.version, solve_seconds=outcome.solve_seconds,
+            build_seconds=built.build_seconds, instance_sha256=built.instance_sha256,
+            instance_name=instance.name, termination=outcome.termination,
+        )
+        for key, df in tables.items():
+            setattr(result, key, df)
+        result.objective_npv_usd = float(tables["cashflows"]["discounted"].sum())
+        res["npv_usd"] = result.objective_npv_usd
+        with st.stage("write"):
+            files = result.write(spec["out_dir"])
+        res["written_mb"] = sum(f.stat().st_size for f in files) / 1e6
+
+    with st.stage("mps_write"):
+        h.writeModel(spec["mps"])
+
+    if spec.get("both_handoffs"):
+        other = "persistent" if how == "direct" else "direct"
+        del engine, h
+        gc.collect()
+        with st.stage(f"handoff_{other}"):
+            second = handoff(built, other)
+        sh = second.highs
+        res["other_size"] = [sh.getNumCol(), sh.getNumRow(), sh.getNumNz()]
+
+    if spec.get("yaml"):
+        with st.stage("load_validate_yaml"):
+            ydoc = read_document(spec["yaml"])
+            validate_data(ydoc.data, spec["yaml"])
+
+    Path(out).write_text(json.dumps(res, indent=1), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
