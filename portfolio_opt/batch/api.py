@@ -169,9 +169,6 @@ def plot_batch_result(result: BatchResult, out_dir: str | Path | None = None) ->
     The hook the CLI's ``--plot`` calls; the plotting module is separate so batches run
     without matplotlib being imported.
     """
-    try:
-        from . import plots  # type: ignore[attr-defined,unused-ignore]
-    except ImportError as exc:
-        raise NotImplementedError("batch plots are not available in this version") from exc
-    files: list[Path] = plots.plot_batch(result, Path(out_dir or result.out_dir))
-    return files
+    from .plots import plot_batch
+
+    return plot_batch(result, Path(out_dir or result.out_dir))

@@ -9,7 +9,6 @@ samplers (and numpy's generator for ``random``) with the batch's seed; their mat
 from __future__ import annotations
 
 import itertools
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,7 +114,3 @@ def make_design(batch: Batch) -> Design:
         scenarios.append(Scenario(i, changes, cols, block=i // per_block))
     return Design(method, params, scenarios, x=x, problem=problem)
 
-
-def is_base_column(value: float, base: float) -> bool:
-    """Whether a results-table value equals the base's (NaN never does)."""
-    return not math.isnan(base) and math.isclose(value, base, rel_tol=1e-12, abs_tol=0.0)
