@@ -92,7 +92,7 @@ def ai_mw_periods(inst: portfolio_opt.Instance, param: str, x: float, who: str,
                   scale: bool = False) -> float:
     """AI IT MW-periods of ``who`` in the optimum of a fresh, cold solve at ``x``."""
     variant = apply_overrides(inst, {param: x}, scale=scale)
-    result = portfolio_opt.solve(variant, profile="exact")
+    result = portfolio_opt.solve(variant, profile="exact", marginal_values=False)
     assert result.status == "optimal", result.message
     served = result.site_periods.groupby("site")["ai_served_it_mw"].sum()
     return float(served.sum()) if who == PORTFOLIO else float(served.get(who, 0.0))
@@ -197,7 +197,8 @@ def test_re_solves_after_an_infeasible_value_are_still_proven_optimal() -> None:
     at = res.scan.drop_duplicates("value").set_index("value")
     assert at.loc[0.0, "status"] == "infeasible"
     assert at.loc[1.5e9, "status"] == "optimal"
-    cold = portfolio_opt.solve(apply_overrides(inst, {BUDGET: 1.5e9}), profile="exact")
+    cold = portfolio_opt.solve(apply_overrides(inst, {BUDGET: 1.5e9}), profile="exact",
+                               marginal_values=False)
     assert at.loc[1.5e9, "objective_npv_usd"] == pytest.approx(cold.objective_npv_usd,
                                                                rel=1e-7)
 

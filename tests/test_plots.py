@@ -223,9 +223,12 @@ def test_breakeven_figure_marks_each_flip() -> None:
     scan = res.scan[res.scan["site"] == "a"].sort_values("value")
     np.testing.assert_allclose(site_line.get_xdata(), scan["value"])
     np.testing.assert_allclose(site_line.get_ydata(), scan["ai_it_mw_periods"])  # 1 period
-    marks = {float(ln.get_xdata()[0]) for ln in bottom.get_lines()
-             if len(set(ln.get_xdata())) == 1}
-    assert marks == set(res.table["breakeven"])
+    vertical = {float(ln.get_xdata()[0]) for ln in bottom.get_lines()
+                if len(ln.get_xdata()) == 2 and len(set(ln.get_xdata())) == 1}
+    assert vertical == set(res.table["breakeven"])
+    (flip,) = [ln for ln in bottom.get_lines() if ln.get_marker() == "v"]  # a leaves AI
+    row = res.table[res.table["site"] == "a"].iloc[0]
+    assert (flip.get_xdata()[0], flip.get_ydata()[0]) == (row.breakeven, 100.0)
     npv = top.get_lines()[0]
     points = scan.drop_duplicates("value")
     np.testing.assert_allclose(npv.get_ydata(), points["objective_npv_usd"] / 1e6)

@@ -231,7 +231,7 @@ def _side_ok(base: Instance, param: str, scale: bool, x: float, who: str, want: 
     from .paths import apply_overrides
 
     inst = apply_overrides(base, {param: x}, scale=scale, source=f"<{param} = {x:.10g}>")
-    result = solve(inst, profile=profile, threads=1)
+    result = solve(inst, profile=profile, threads=1, marginal_values=False)
     if not result.has_plan:
         return False
     served = result.site_periods.groupby("site")["ai_served_it_mw"].sum()

@@ -92,8 +92,8 @@ def morris_bars(indices: pd.DataFrame, *, title: str | None = None,
     μ* ranks influence; σ (drawn as a second bar, with its interval when the table has
     ``sigma_conf``) large against μ* means the effect depends on where the other
     parameters are (non-linear or interacting). Values are in ``unit`` (NPV divided by
-    ``scale``): SALib's elementary effects are per step of Δ in each parameter's unit
-    range, so μ* reads "NPV change for a move of Δ across the parameter's range".
+    ``scale``): SALib divides each step's NPV change by the step's share Δ of the
+    parameter's range, so μ* reads as an NPV change across the parameter's whole range.
     """
     df = index_table(indices, _MORRIS).sort_values("mu_star", ascending=True, kind="stable")
     y = np.arange(len(df))
@@ -107,7 +107,8 @@ def morris_bars(indices: pd.DataFrame, *, title: str | None = None,
         ax.barh(y - h / 2, df["sigma"] / scale, height=h, xerr=sigma_err, color="#9a9a9a",
                 capsize=4, label="σ (spread of the effects)")
         ax.set_yticks(y, [_short(str(p)) for p in df["parameter"]])
-        ax.set_xlabel(f"elementary effect on {output} ({unit} per step; bars: 95 % intervals)")
+        ax.set_xlabel(f"effect on {output} across each parameter's range ({unit}; "
+                      "bars: 95 % intervals)")
         ax.set_title(title or f"Screening of {output}: Morris μ* and σ")
         ax.legend(loc="lower right", frameon=False)
         fig.tight_layout()
@@ -119,7 +120,10 @@ def breakeven_figure(result: BreakevenResult, *, title: str | None = None) -> Fi
 
     The lines join the solved values (grid and bisection points): between two of them the
     plan is only known at the ends. AI IT MW is the average per period over the horizon.
-    Each breakeven is a dashed vertical line in its site's colour, labelled with its value.
+    Each distinct breakeven value is one dashed vertical line labelled with the value;
+    each site's flip is a triangle on its own line (up: enters AI, down: leaves AI), so
+    flips of several sites at one value stay readable. Values without a plan (infeasible,
+    no solution) are shaded grey.
     """
     from .breakeven import PORTFOLIO
 
@@ -134,24 +138,30 @@ def breakeven_figure(result: BreakevenResult, *, title: str | None = None) -> Fi
         top.plot(points["value"], points["objective_npv_usd"] / MUSD, color="black",
                  marker=".", linewidth=1.5)
         top.set_ylabel("NPV (MUSD)")
-        top.grid(True, alpha=0.3)
         colors = {}
         for k, site in enumerate(sites):
             sub = scan[scan["site"] == site].sort_values("value")
             line = bottom.plot(sub["value"], sub["ai_it_mw_periods"] / result.periods,
                                marker=".", linewidth=2, label=site, color=f"C{k % 10}")
             colors[site] = line[0].get_color()
-        colors[PORTFOLIO] = "black"
-        for r in result.table.itertuples(index=False):
+        for x in sorted(set(result.table["breakeven"])):
             for ax in (top, bottom):
-                ax.axvline(r.breakeven, color=colors.get(r.site, "black"), linestyle="--",
-                           linewidth=1.2)
-            top.annotate(f"{r.site}: {r.breakeven:.4g}", (r.breakeven, 1.0),
-                         xycoords=("data", "axes fraction"), rotation=90, va="top",
-                         ha="right", fontsize=9, color=colors.get(r.site, "black"))
+                ax.axvline(x, color="#555555", linestyle="--", linewidth=1.0)
+            top.annotate(f"{x:.4g}", (x, 1.0), xycoords=("data", "axes fraction"),
+                         rotation=90, va="top", ha="right", fontsize=9, color="#333333")
+        for r in result.table.to_dict("records"):
+            if r["site"] in colors:
+                y = max(float(r["ai_it_mw_periods_below"]),
+                        float(r["ai_it_mw_periods_above"])) / result.periods
+                bottom.plot([float(r["breakeven"])], [y], linestyle="none", markersize=11,
+                            marker="^" if r["direction"] == "to_ai" else "v",
+                            color=colors[r["site"]], markeredgecolor="black")
+        _shade_no_plan(points, (top, bottom))
+        for ax in (top, bottom):
+            ax.grid(True, alpha=0.3)
+            ax.set_xlim(result.lo, result.hi)
         bottom.set_ylabel("AI IT MW served\n(average per period)")
         bottom.set_xlabel(param_label(result.param, {result.param: unit}, 70))
-        bottom.grid(True, alpha=0.3)
         if sites:
             bottom.legend(loc="best", frameon=False, ncols=2 if len(sites) > 6 else 1)
         flips = len(result.table)
@@ -160,6 +170,22 @@ def breakeven_figure(result: BreakevenResult, *, title: str | None = None) -> Fi
                                 "No breakeven in the range"))
         fig.tight_layout()
     return fig
+
+
+def _shade_no_plan(points: pd.DataFrame, axes: tuple[Any, ...]) -> None:
+    """Grey spans around the solved values that have no plan, labelled once."""
+    xs = points["value"].to_numpy(float)
+    none = points["objective_npv_usd"].isna().to_numpy()
+    labelled = False
+    for k in np.flatnonzero(none):
+        left = xs[k] if k == 0 else 0.5 * (xs[k - 1] + xs[k])
+        right = xs[k] if k == len(xs) - 1 else 0.5 * (xs[k] + xs[k + 1])
+        for ax in axes:
+            ax.axvspan(left, right, color="#bbbbbb", alpha=0.5, linewidth=0)
+        if not labelled:
+            axes[0].annotate("no plan", (xs[k], 0.02), xycoords=("data", "axes fraction"),
+                             ha="center", fontsize=9, color="#333333")
+            labelled = True
 
 
 def draw_batch(batch: Any, out_dir: str | Path) -> list[Path]:
