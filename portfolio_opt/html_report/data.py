@@ -112,6 +112,9 @@ def from_result(result: Any, instance: Instance | None = None) -> ReportData:
     marginal = getattr(result, "marginal_values", None)
     if isinstance(marginal, pd.DataFrame):
         data.marginal_values = marginal
+    diagnosis = getattr(result, "diagnosis", None)
+    if isinstance(diagnosis, dict):
+        data.diagnosis = diagnosis
     return data
 
 
