@@ -105,8 +105,8 @@ class _Pool:
 
     def _replace(self, i: int) -> None:
         h = self.handles[i]
+        h.proc.join(timeout=5)  # its pipe can close before the process is reaped
         code = h.proc.exitcode
-        h.proc.join(timeout=1)
         h.conn.close()
         if h.task is not None and h.remaining:
             sid, changes, attempt = h.remaining.popleft()
