@@ -292,3 +292,14 @@ def test_plot_batch_on_a_real_one_at_a_time_batch(tmp_path: Path) -> None:
         want = {tuple(round(v, 9) for v in sorted((base, npv / 1e6)))
                 for npv in (r["npv_low_usd"], r["npv_high_usd"])}
         assert bars[y] == want
+
+
+def test_tornado_row_without_any_change_is_labelled_not_drawn() -> None:
+    rows = [{"scenario": 0, HP: 1.0, BUDGET: 1e8, "npv": 300e6},
+            {"scenario": 1, HP: 0.5, BUDGET: 1e8, "npv": 100e6},
+            {"scenario": 2, HP: 1.0, BUDGET: 5e7, "npv": 300e6},
+            {"scenario": 3, HP: 1.0, BUDGET: 2e8, "npv": 300e6}]
+    ax = tornado_chart(results(rows)).axes[0]
+    bars = bar_extents(ax)
+    assert bars == {1: {(100.0, 300.0)}}  # hashprice's one level on top; budget: no bar
+    assert any(t.get_text().strip() == "no change from 50 MUSD to 200 MUSD" for t in ax.texts)

@@ -30,6 +30,7 @@ import pandas as pd
 from matplotlib import rc_context
 from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
+from matplotlib.ticker import StrMethodFormatter
 
 from .columns import HAS_NPV, RESULT_COLUMNS
 
@@ -64,6 +65,7 @@ _STYLE = {
     "axes.spines.top": False, "axes.spines.right": False, "svg.fonttype": "none",
     "figure.dpi": 100, "savefig.dpi": 200, "savefig.bbox": "tight",
 }
+THOUSANDS = StrMethodFormatter("{x:,.0f}")  # MUSD axes: 12,000 rather than 12000
 _PERIOD = re.compile(r"^(btc_mw|ai_it_mw)_p\d+$")
 
 
@@ -221,6 +223,10 @@ def tornado_chart(results: pd.DataFrame, params: Sequence[str] | None = None, *,
         for k, r in enumerate(table.to_dict("records")):
             y = n - 1 - k
             unit = (units or {}).get(str(r["parameter"]), param_unit(str(r["parameter"])))
+            if r["npv_low_usd"] == r["npv_high_usd"] == r["npv_base_usd"]:
+                ax.text(base, y, f"  no change from {_fmt(float(r['low_value']), unit)} to "
+                        f"{_fmt(float(r['high_value']), unit)}", va="center", fontsize=9)
+                continue
             for npv, value, color, tag in (
                     (float(r["npv_low_usd"]), float(r["low_value"]), "#8c8c8c", "low"),
                     (float(r["npv_high_usd"]), float(r["high_value"]), AI_COLOR, "high")):
@@ -233,11 +239,13 @@ def tornado_chart(results: pd.DataFrame, params: Sequence[str] | None = None, *,
                 ax.text(x, y, f" {_fmt(value, unit)} ", va="center", fontsize=9,
                         ha="left" if x >= base else "right")
         ax.axvline(base, color="black", linewidth=1)
-        ax.set_yticks(range(n), [_short(str(p)) for p in table["parameter"][::-1]])
+        ax.set_yticks(range(n), [_short(str(p), 48) for p in table["parameter"][::-1]])
         ax.set_xlabel("NPV (MUSD)")
+        ax.xaxis.set_major_formatter(THOUSANDS)
+        ax.set_ylim(-0.6, max(n, 1) - 0.4)
         ax.set_title(title or f"NPV tornado: one parameter at a time (base {base:,.0f} MUSD)")
         if n:
-            ax.legend(loc="lower right", frameon=False)
+            ax.legend(loc="lower left", frameon=False)
         ax.margins(x=0.15)
         _dropped_note(fig, _with_npv(results)[1])
         fig.tight_layout()
@@ -290,6 +298,7 @@ def spider_plot(results: pd.DataFrame, params: Sequence[str] | None = None, *,
         ax.axvline(0, color="#999999", linewidth=1, linestyle=":")
         ax.set_xlabel("change of the parameter from its base value (%)")
         ax.set_ylabel("NPV (MUSD)")
+        ax.yaxis.set_major_formatter(THOUSANDS)
         ax.set_title(title or "NPV spider plot: one parameter at a time")
         ax.grid(True, alpha=0.3)
         if len(table):

@@ -23,6 +23,7 @@ from .plots import (
     AI_COLOR,
     BTC_COLOR,
     MUSD,
+    THOUSANDS,
     _short,
     _with_npv,
     deck_style,
@@ -138,6 +139,7 @@ def breakeven_figure(result: BreakevenResult, *, title: str | None = None) -> Fi
         top.plot(points["value"], points["objective_npv_usd"] / MUSD, color="black",
                  marker=".", linewidth=1.5)
         top.set_ylabel("NPV (MUSD)")
+        top.yaxis.set_major_formatter(THOUSANDS)
         colors = {}
         for k, site in enumerate(sites):
             sub = scan[scan["site"] == site].sort_values("value")
