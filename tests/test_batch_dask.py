@@ -33,7 +33,7 @@ SAME = ["scenario", "market.hashprice_usd_per_ph_day",
 def test_dask_local_cluster_gives_the_rows_of_the_process_pool(tmp_path: Path) -> None:
     batch = tmp_path / "grid.yaml"
     batch.write_text(BATCH, encoding="utf-8")
-    local = run_batch(batch, tmp_path / "local", workers=2, chunk_size=2)
+    local = run_batch(batch, tmp_path / "local", workers=1, chunk_size=2)
     dask = run_batch(batch, tmp_path / "dask", workers=2, chunk_size=2, dask="local")
     assert dask.stats.runner == "dask:local" and dask.stats.solved == 6
     assert dask.stats.model_builds <= 2  # each Dask worker process keeps its engine
