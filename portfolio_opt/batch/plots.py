@@ -365,11 +365,18 @@ def regime_map(results: pd.DataFrame, x: str | None = None, y: str | None = None
         if is_grid and table.size > 1:
             xs = table.columns.to_numpy(float)
             ys = table.index.to_numpy(float)
-            mesh = ax.pcolormesh(_edges(xs), _edges(ys), 100 * table.to_numpy(float),
-                                 cmap=REGIME_CMAP, vmin=0, vmax=100, shading="flat")
-            if min(len(xs), len(ys)) >= 2:
-                ax.contour(xs, ys, 100 * table.to_numpy(float), levels=[50], colors="black",
-                           linewidths=1.2, linestyles="--")
+            pct = 100 * table.to_numpy(float)
+            mesh = ax.pcolormesh(_edges(xs), _edges(ys), pct, cmap=REGIME_CMAP, vmin=0,
+                                 vmax=100, shading="flat")
+            if min(len(xs), len(ys)) >= 2 and pct.min() < 50 < pct.max():
+                ax.contour(xs, ys, pct, levels=[50], colors="black", linewidths=1.2,
+                           linestyles="--")
+            if pct.size <= 144:  # small grids: the share written in each cell
+                for (i, j), v in np.ndenumerate(pct):
+                    ax.text(float(xs[j]), float(ys[i]), f"{v:.0f}", ha="center", va="center",
+                            fontsize=9)
+                ax.set_xticks(xs)
+                ax.set_yticks(ys)
         else:
             mesh = ax.scatter(ok[x].astype(float), ok[y].astype(float), c=100 * ai_share(ok),
                               cmap=REGIME_CMAP, vmin=0, vmax=100, s=40, edgecolors="none")

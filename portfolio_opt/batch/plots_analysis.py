@@ -75,7 +75,7 @@ def sobol_bars(indices: pd.DataFrame, *, title: str | None = None,
                 capsize=4, label="total effect ST")
         ax.barh(y - h / 2, df["S1"], height=h, xerr=df["S1_conf"], color=BTC_COLOR,
                 capsize=4, label="first order S1")
-        ax.set_yticks(y, [_short(str(p)) for p in df["parameter"]])
+        ax.set_yticks(y, [_short(str(p), 48) for p in df["parameter"]])
         ax.axvline(0, color="black", linewidth=1)
         ax.set_xlim(left=min(0.0, float((df["S1"] - df["S1_conf"]).min())))
         ax.set_xlabel(f"Sobol index of {output} (share of its variance, 0-1; "
@@ -107,7 +107,9 @@ def morris_bars(indices: pd.DataFrame, *, title: str | None = None,
         sigma_err = df["sigma_conf"] / scale if "sigma_conf" in df.columns else None
         ax.barh(y - h / 2, df["sigma"] / scale, height=h, xerr=sigma_err, color="#9a9a9a",
                 capsize=4, label="σ (spread of the effects)")
-        ax.set_yticks(y, [_short(str(p)) for p in df["parameter"]])
+        ax.set_yticks(y, [_short(str(p), 48) for p in df["parameter"]])
+        if float((df["mu_star"] / scale).max()) >= 10:  # whole numbers read best
+            ax.xaxis.set_major_formatter(THOUSANDS)
         ax.set_xlabel(f"effect on {output} across each parameter's range ({unit}; "
                       "bars: 95 % intervals)")
         ax.set_title(title or f"Screening of {output}: Morris μ* and σ")
