@@ -175,16 +175,24 @@ class _Strict(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _null_means_absent(cls, data: Any) -> Any:
-        """``null`` on an optional key means "absent"; on a required key it stays an error."""
+        """``null`` on an optional key means "absent"; on a required key it stays an error.
+
+        The key is given its default rather than dropped: on assignment (models validate on
+        assignment) pydantic passes every field, and a dropped one would lose its attribute.
+        """
         if isinstance(data, dict):
-            optional = {
-                name
+            defaults = {
+                name: field
                 for field_name, field in cls.model_fields.items()
                 if not field.is_required()
                 for name in (field_name, field.alias)
                 if name
             }
-            return {k: v for k, v in data.items() if not (v is None and k in optional)}
+            return {
+                k: defaults[k].get_default(call_default_factory=True)
+                if v is None and k in defaults else v
+                for k, v in data.items()
+            }
         return data
 
 

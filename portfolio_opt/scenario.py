@@ -80,7 +80,7 @@ class ScenarioEngine:
             build_seconds = time.perf_counter() - t0
         else:
             self._model = build(inst, mutable=True, data=data)
-            self._engine = PersistentHighs(self._model.pyomo)
+            self._engine = PersistentHighs(self._model.pyomo, fixed_structure=True)
             self._signature = signature
             self.stats.rebuilds += 1
             build_seconds = time.perf_counter() - t0

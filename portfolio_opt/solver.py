@@ -134,13 +134,24 @@ def _reset_threads() -> None:
 class PersistentHighs:
     """A Pyomo model held in one HiGHS instance; re-solves after changes are incremental."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, *, fixed_structure: bool = False) -> None:
+        """``fixed_structure=True`` promises that between solves only mutable Params change
+        (no constraint, variable, bound or fixing changes): re-solves then skip Pyomo's scan
+        of the whole model for structural changes and only push the changed coefficients.
+        """
         from pyomo.contrib.solver.solvers.highs import Highs
 
         self.model = model
         self.solver = Highs()
         if not self.solver.available():
             raise SolverError("HiGHS (highspy) is not available in this environment")
+        if fixed_structure:
+            updates = self.solver.config.auto_updates
+            for flag in ("check_for_new_or_removed_constraints",
+                         "check_for_new_or_removed_vars", "check_for_new_or_removed_params",
+                         "check_for_new_objective", "update_constraints", "update_vars",
+                         "update_named_expressions", "update_objective"):
+                setattr(updates, flag, False)
         t0 = time.perf_counter()
         self.solver.set_instance(model)
         self.handoff_seconds = time.perf_counter() - t0
@@ -173,6 +184,7 @@ class PersistentHighs:
         _apply_threads(opts.get("threads"))
         opts.setdefault("output_flag", False)
         t0 = time.perf_counter()
+        before = float(self.highs.getRunTime())  # HiGHS's run time adds up over runs
         results = self._run(opts)
         h = self.highs
         if h.getModelStatus() == highspy.HighsModelStatus.kNotset:
@@ -181,21 +193,20 @@ class PersistentHighs:
             _apply_threads(opts.get("threads"))
             results = self._run(opts)
         wall = time.perf_counter() - t0
-        run = float(h.getRunTime())
+        run = float(h.getRunTime()) - before
         handoff = self.handoff_seconds if self._first else max(0.0, wall - run)
         self._first = False
-        outcome = outcome_from_highs(h, handoff)
+        outcome = outcome_from_highs(h, handoff, run)
         if outcome.has_solution:
             results.solution_loader.load_vars()
         return outcome
 
 
-def outcome_from_highs(h: Any, handoff: float) -> SolveOutcome:
+def outcome_from_highs(h: Any, handoff: float, run: float) -> SolveOutcome:
     """Map a finished HiGHS run to a status, objective, bound and gap (model units)."""
     import highspy
 
     info = h.getInfo()
-    run = float(h.getRunTime())
     model_status = h.getModelStatus()
     has_solution = info.primal_solution_status == 2
     is_mip = info.mip_node_count >= 0
@@ -302,12 +313,13 @@ class DirectHighs:
         for key, value in opts.items():
             h.setOptionValue(key, value)
         h.HandleKeyboardInterrupt = True
+        before = float(h.getRunTime())
         h.run()
         if h.getModelStatus() == highspy.HighsModelStatus.kNotset:
             _reset_threads()
             _apply_threads(opts.get("threads"))
             h.run()
-        outcome = outcome_from_highs(h, self.handoff_seconds)
+        outcome = outcome_from_highs(h, self.handoff_seconds, float(h.getRunTime()) - before)
         if outcome.has_solution:
             values = h.getSolution().col_value
             for var, x in zip(self.columns, values, strict=True):
