@@ -15,6 +15,7 @@ SIZE_ORDER = ("s10", "s100", "s1000", "s5000", "realistic")
 GENERATED = ("s10", "s100", "s1000", "s5000")
 BUILD_RATIO_TARGET = 5.0
 CLI_RATIO_TARGET = 4.0
+LINEAR_EXPONENT_MAX = 1.1  # "about 1": within 10 %
 
 
 def _f(x: Any, digits: int = 3) -> str:
@@ -51,40 +52,49 @@ def build_handoff(r: dict[str, Any]) -> float:
     return float(r["prepare_s"] + r["build_s"] + r["handoff_s"])
 
 
+def _fit(points: list[tuple[float, float | None]], min_sites: float) -> float | None:
+    pts = [(x, y) for x, y in points if y and x >= min_sites]
+    if len(pts) < 2:
+        return None
+    return fit_exponent([x for x, _ in pts], [y for _, y in pts])
+
+
+# stage -> (wall field, CPU field); the floor's are read from its own entry.
+EXPONENT_STAGES = {
+    "load + validate (JSON)": ("load_validate_s", "load_validate_cpu_s"),
+    "load + validate (YAML)": ("load_validate_yaml_s", "load_validate_yaml_cpu_s"),
+    "prepare": ("prepare_s", "prepare_cpu_s"),
+    "build": ("build_s", "build_cpu_s"),
+    "prepare + build": ("prepare_s+build_s", "prepare_cpu_s+build_cpu_s"),
+    "hand-off, direct": ("handoff_direct_s", "handoff_direct_cpu_s"),
+    "hand-off, persistent": ("handoff_persistent_s", "handoff_persistent_cpu_s"),
+    "extraction": ("extract_s", "extract_cpu_s"),
+    "writing files": ("write_s", "write_cpu_s"),
+    "floor: HiGHS MPS read": ("floor.read_s", "floor.read_cpu_s"),
+}
+
+
+def _get(r: dict[str, Any], field: str) -> float | None:
+    if "+" in field:
+        parts = [_get(r, f) for f in field.split("+")]
+        return None if any(p is None for p in parts) else sum(p for p in parts if p)
+    source = r["floor"] if field.startswith("floor.") else r
+    value = source.get(field.removeprefix("floor."))
+    return None if value is None else float(value)
+
+
 def derived(perf: dict[str, Any]) -> dict[str, Any]:
-    """Ratios and fitted exponents from the stored seconds."""
+    """Ratios and fitted exponents (wall over 10-5,000 and 100-5,000 sites, CPU over
+    100-5,000) from the stored seconds."""
     scale = perf.get("scale", {})
     out: dict[str, Any] = {"floor_ratio": {}, "exponents": {}}
     for key, r in scale.items():
         out["floor_ratio"][key] = build_handoff(r) / r["floor"]["read_s"]
     sizes = [k for k in GENERATED if k in scale]
-    stages = {
-        "load+validate (JSON)": "load_validate_s", "load+validate (YAML)": "load_validate_yaml_s",
-        "prepare": "prepare_s", "build": "build_s",
-        "hand-off, direct": "handoff_direct_s", "hand-off, persistent": "handoff_persistent_s",
-        "extraction": "extract_s", "writing files": "write_s",
-    }
-    for name, field in stages.items():
-        pts = [(scale[k]["size"]["sites"], scale[k].get(field)) for k in sizes]
-        pts = [(x, y) for x, y in pts if y]
-        big = [(x, y) for x, y in pts if x >= 100]
-        out["exponents"][name] = (
-            fit_exponent([x for x, _ in pts], [y for _, y in pts]) if len(pts) >= 2 else None,
-            fit_exponent([x for x, _ in big], [y for _, y in big]) if len(big) >= 2 else None,
-        )
-    pts = [(scale[k]["size"]["sites"], scale[k]["prepare_s"] + scale[k]["build_s"])
-           for k in sizes]
-    big = [(x, y) for x, y in pts if x >= 100]
-    out["exponents"]["prepare + build"] = (
-        fit_exponent([x for x, _ in pts], [y for _, y in pts]) if len(pts) >= 2 else None,
-        fit_exponent([x for x, _ in big], [y for _, y in big]) if len(big) >= 2 else None,
-    )
-    pts = [(scale[k]["size"]["sites"], scale[k]["floor"]["read_s"]) for k in sizes]
-    big = [(x, y) for x, y in pts if x >= 100]
-    out["exponents"]["floor: HiGHS MPS read"] = (
-        fit_exponent([x for x, _ in pts], [y for _, y in pts]) if len(pts) >= 2 else None,
-        fit_exponent([x for x, _ in big], [y for _, y in big]) if len(big) >= 2 else None,
-    )
+    for name, (wall, cpu) in EXPONENT_STAGES.items():
+        w = [(scale[k]["size"]["sites"], _get(scale[k], wall)) for k in sizes]
+        c = [(scale[k]["size"]["sites"], _get(scale[k], cpu)) for k in sizes]
+        out["exponents"][name] = (_fit(w, 0), _fit(w, 100), _fit(c, 100))
     return out
 
 
@@ -98,30 +108,42 @@ def machine_lines(m: dict[str, Any]) -> list[str]:
     ])
 
 
+def _verdict(value: float | None, target: float, what: str) -> str:
+    if value is None:
+        return f"{what}: not measured"
+    if value <= target:
+        return f"{what}: met"
+    return f"{what}: not met ({value / target:.2f}x the target)"
+
+
 def targets_lines(perf: dict[str, Any], d: dict[str, Any]) -> list[str]:
+    """One row per target, judged on wall time and on CPU time (the steadier one here)."""
     rows = []
     s5 = perf.get("scale", {}).get("s5000")
     if s5:
         ratio = d["floor_ratio"]["s5000"]
-        cpu = (s5["prepare_cpu_s"] + s5["build_cpu_s"] + s5["handoff_cpu_s"]) / s5["floor"][
-            "read_cpu_s"]
-        verdict = ("met" if ratio <= BUILD_RATIO_TARGET else
-                   f"not met: {ratio / BUILD_RATIO_TARGET:.2f}x the target")
+        ours_cpu = s5["prepare_cpu_s"] + s5["build_cpu_s"] + s5["handoff_cpu_s"]
+        cpu = ours_cpu / s5["floor"]["read_cpu_s"]
         rows.append(["(prepare + build + hand-off) / HiGHS MPS read, 5,000 sites: <= 5",
                      f"{ratio:.2f} wall ({_f(build_handoff(s5))} s / "
-                     f"{_f(s5['floor']['read_s'])} s); {cpu:.2f} CPU", verdict])
+                     f"{_f(s5['floor']['read_s'])} s); {cpu:.2f} CPU ({_f(ours_cpu)} s / "
+                     f"{_f(s5['floor']['read_cpu_s'])} s)",
+                     _verdict(ratio, BUILD_RATIO_TARGET, "wall") + "; "
+                     + _verdict(cpu, BUILD_RATIO_TARGET, "CPU")])
     e = d["exponents"].get("prepare + build")
     if e and e[1] is not None:
-        verdict = "met" if e[1] <= 1.1 else f"not met: exponent {e[1]:.2f}"
-        rows.append(["build time linear in sites (fitted exponent ~1)",
-                     f"{e[1]:.2f} over 100-5,000 sites ({e[0]:.2f} over 10-5,000)", verdict])
+        rows.append(["build (prepare + build) time linear in sites: fitted exponent ~1",
+                     f"{e[1]:.2f} wall, {_f(e[2], 2)} CPU over 100-5,000 sites "
+                     f"({e[0]:.2f} wall over 10-5,000)",
+                     _verdict(e[1], LINEAR_EXPONENT_MAX, "wall") + "; "
+                     + _verdict(e[2], LINEAR_EXPONENT_MAX, "CPU")])
     cli = perf.get("cli")
     if cli:
-        verdict = ("met" if cli["ratio"] <= CLI_RATIO_TARGET else
-                   f"not met: {cli['ratio'] / CLI_RATIO_TARGET:.2f}x the target")
         rows.append(["CLI solve of the realistic instance / floor process: <= 4",
                      f"{cli['ratio']:.2f} wall (medians {_f(cli['cli_median_s'])} s / "
-                     f"{_f(cli['floor_median_s'])} s); {cli['cpu_ratio']:.2f} CPU", verdict])
+                     f"{_f(cli['floor_median_s'])} s); {cli['cpu_ratio']:.2f} CPU",
+                     _verdict(cli["ratio"], CLI_RATIO_TARGET, "wall") + "; "
+                     + _verdict(cli["cpu_ratio"], CLI_RATIO_TARGET, "CPU")])
     form = perf.get("formulation")
     if form:
         agree = all(_same_optimum(v["runs"]) for v in form.values())
@@ -194,12 +216,26 @@ def memory_lines(perf: dict[str, Any]) -> list[str]:
 
 
 def exponent_lines(d: dict[str, Any]) -> list[str]:
-    rows = [[name, _f(a, 2), _f(b, 2)] for name, (a, b) in d["exponents"].items()]
-    return _table(["stage", "exponent, 10-5,000 sites", "exponent, 100-5,000 sites"], rows)
+    rows = [[name, _f(a, 2), _f(b, 2), _f(c, 2)] for name, (a, b, c) in d["exponents"].items()]
+    return _table(["stage", "wall, 10-5,000 sites", "wall, 100-5,000 sites",
+                   "CPU, 100-5,000 sites"], rows)
+
+
+def cpu_lines(perf: dict[str, Any]) -> list[str]:
+    """The same stages in CPU seconds of the measuring process (steadier when shared)."""
+    scale = perf.get("scale", {})
+    keys = [k for k in SIZE_ORDER if k in scale]
+    stages = [("load + validate", "load_validate_cpu_s"), ("prepare", "prepare_cpu_s"),
+              ("build", "build_cpu_s"), ("hand-off, direct", "handoff_direct_cpu_s"),
+              ("hand-off, persistent", "handoff_persistent_cpu_s"),
+              ("extraction", "extract_cpu_s"), ("writing files", "write_cpu_s"),
+              ("floor: HiGHS reads the MPS file", "floor.read_cpu_s")]
+    rows = [[name, *[_f(_get(scale[k], field)) for k in keys]] for name, field in stages]
+    return _table(["seconds (CPU)", *[_label(k, scale[k]) for k in keys]], rows)
 
 
 def plot_scaling(perf: dict[str, Any], path: Path) -> None:
-    """Log-log stage time against sites, with a slope-1 guide."""
+    """Log-log stage time against sites, wall and CPU side by side, with a slope-1 guide."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -209,33 +245,36 @@ def plot_scaling(perf: dict[str, Any], path: Path) -> None:
     keys = [k for k in GENERATED if k in scale]
     xs = [scale[k]["size"]["sites"] for k in keys]
     series = [
-        ("load + validate (JSON)", lambda r: r["load_validate_s"], "o-"),
-        ("load + validate (YAML)", lambda r: r.get("load_validate_yaml_s"), "o:"),
-        ("prepare", lambda r: r["prepare_s"], "s-"),
-        ("build", lambda r: r["build_s"], "s-"),
-        ("hand-off, direct", lambda r: r.get("handoff_direct_s"), "^-"),
-        ("hand-off, persistent", lambda r: r.get("handoff_persistent_s"), "^:"),
-        ("extraction", lambda r: r.get("extract_s"), "v-"),
-        ("writing files", lambda r: r.get("write_s"), "v:"),
-        ("floor: HiGHS MPS read", lambda r: r["floor"]["read_s"], "k--"),
+        ("load + validate (JSON)", "load_validate", "o-"),
+        ("load + validate (YAML)", "load_validate_yaml", "o:"),
+        ("prepare", "prepare", "s-"),
+        ("build", "build", "s-"),
+        ("hand-off, direct", "handoff_direct", "^-"),
+        ("hand-off, persistent", "handoff_persistent", "^:"),
+        ("extraction", "extract", "v-"),
+        ("writing files", "write", "v:"),
+        ("floor: HiGHS MPS read", "floor.read", "k--"),
     ]
-    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=110)
-    for name, fn, style in series:
-        pts = [(x, fn(scale[k])) for x, k in zip(xs, keys, strict=True)]
-        pts = [(x, y) for x, y in pts if y]
-        if pts:
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=name)
-    if xs:
-        ref = scale[keys[-1]]["build_s"]
-        ax.plot(xs, [ref * x / xs[-1] for x in xs], color="grey", alpha=0.4, lw=6,
-                label="slope 1 (linear)")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("sites (10 periods, contracts = sites / 4)")
-    ax.set_ylabel("wall seconds")
-    ax.set_title("Stage time against portfolio size")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5.5), dpi=100, sharey=True)
+    for ax, suffix, title in ((axes[0], "_s", "wall seconds"), (axes[1], "_cpu_s",
+                                                                "CPU seconds")):
+        for name, field, style in series:
+            pts = [(x, _get(scale[k], field + suffix)) for x, k in zip(xs, keys, strict=True)]
+            pts = [(x, y) for x, y in pts if y]
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=name)
+        if xs:
+            ref = _get(scale[keys[-1]], "build" + suffix) or 1.0
+            ax.plot(xs, [ref * x / xs[-1] for x in xs], color="grey", alpha=0.4, lw=6,
+                    label="slope 1 (linear)")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("sites (10 periods, contracts = sites / 4)")
+        ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("seconds")
+    axes[0].legend(fontsize=8, loc="upper left")
+    fig.suptitle("Stage time against portfolio size")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)

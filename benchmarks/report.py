@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _render_other import cli_lines, formulation_lines, peer_lines, profile_lines
 from _render_scale import (
+    cpu_lines,
     derived,
     exponent_lines,
     machine_lines,
@@ -97,9 +98,12 @@ def measured_section(perf: dict[str, Any]) -> str:
               "one thread, a 60 s time limit. The floor runs in another fresh process on the "
               "MPS file of the very model handed to HiGHS, with the same options.", "",
               *scale_lines(perf, d), "",
+              "The same stages in CPU seconds of the measuring process (the steadier "
+              "number on a shared machine):", "", *cpu_lines(perf), "",
               "### Peak memory", "", *memory_lines(perf), "",
               "### Scaling", "", "![stage time against sites](images/scaling.png)", "",
-              "Fitted exponent of wall time against sites (least squares on log-log):", "",
+              "Fitted exponent of stage time against sites (least squares on log-log; the CPU "
+              "fit is the steadier one on a shared machine):", "",
               *exponent_lines(d), "",
               "### The peer: parameter update against rebuild", "",
               "The same variants solved by `ScenarioEngine` (parameter update, one persistent "
@@ -116,12 +120,13 @@ def measured_section(perf: dict[str, Any]) -> str:
 
 
 def render(perf: dict[str, Any]) -> None:
-    text = PAGE.read_text(encoding="utf-8")
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"{PAGE} has no {BEGIN} ... {END} markers")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    PAGE.write_text(head + measured_section(perf) + tail, encoding="utf-8")
+    """Replace the lines from the BEGIN marker line to the END marker line."""
+    lines = PAGE.read_text(encoding="utf-8").split("\n")
+    if BEGIN not in lines or END not in lines:
+        raise SystemExit(f"{PAGE} has no {BEGIN} ... {END} marker lines")
+    i, j = lines.index(BEGIN), lines.index(END)
+    new = [*lines[:i], measured_section(perf), *lines[j + 1:]]
+    PAGE.write_text("\n".join(new), encoding="utf-8")
     if perf.get("scale"):
         plot_scaling(perf, PLOT)
 

@@ -64,8 +64,9 @@ def _scale_entry(read_s: float) -> dict[str, Any]:
             "floor": {"read_s": read_s, "read_cpu_s": read_s}}
 
 
-@pytest.mark.parametrize(("read_s", "verdict"), [(1.0, "met"),
-                                                 (0.5, "not met: 2.00x the target")])
+@pytest.mark.parametrize(("read_s", "verdict"), [
+    (1.0, "wall: met; CPU: met"),
+    (0.5, "wall: not met (2.00x the target); CPU: not met (2.00x the target)")])
 def test_floor_ratio_verdict(read_s: float, verdict: str) -> None:
     perf = {"scale": {"s5000": _scale_entry(read_s)}}
     d = derived(perf)
