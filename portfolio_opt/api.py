@@ -112,10 +112,11 @@ def handoff(built: Model, how: str = "auto") -> Any:
 
 
 def result_from_solve(built: Model, engine: Any, options: dict[str, Any], profile: str,
-                      *, marginals: bool = False) -> Result:
+                      *, marginals: bool = False, explain: bool = True) -> Result:
     """Solve the held model once and turn the outcome into a :class:`Result`.
 
     ``marginals=True`` adds ``result.marginal_values`` (one more LP solve after the MILP).
+    ``explain=False`` skips the infeasibility diagnosis (several re-solves) and says so.
     """
     from .model import MONEY_SCALE
 
@@ -153,8 +154,17 @@ def result_from_solve(built: Model, engine: Any, options: dict[str, Any], profil
     elif outcome.status == Status.INFEASIBLE:
         from .diagnose import diagnose
 
-        # The diagnosis re-solves on its own persistent copy, whichever path this solve took.
-        result.message, result.diagnosis = diagnose(built, options)
+        if explain:
+            # The diagnosis re-solves on its own persistent copy, whichever path this took.
+            result.message, result.diagnosis = diagnose(built, options)
+        else:
+            committed = [c for c, con in built.data.contracts.items() if con.committed]
+            result.message = (
+                "infeasible: the committed contracts "
+                + ", ".join(repr(c) for c in committed)
+                + " cannot all be served (diagnosis skipped; solve this scenario alone "
+                "for the reasons)"
+            )
     elif outcome.status == Status.TIME_LIMIT_NO_SOLUTION:
         result.message = f"no feasible plan found within the limits ({outcome.termination})"
     else:

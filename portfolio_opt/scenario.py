@@ -45,7 +45,10 @@ class ScenarioEngine:
         mip_gap: float | None = None,
         threads: int | None = 1,
         source: str = "<scenario>",
+        explain_infeasible: bool = True,
     ) -> None:
+        """``explain_infeasible=False`` skips the diagnosis of infeasible variants (several
+        re-solves each): batches and breakeven searches only need the status."""
         from .solver import solver_options
 
         self.base = base
@@ -53,6 +56,7 @@ class ScenarioEngine:
         self.options = solver_options(profile, time_limit=time_limit, mip_gap=mip_gap,
                                       threads=threads)
         self.profile = str(profile)
+        self.explain = explain_infeasible
         self.stats = EngineStats()
         self._model: Any = None  # api.Model of the current structure
         self._engine: Any = None  # solver.PersistentHighs holding it
@@ -86,7 +90,8 @@ class ScenarioEngine:
             build_seconds = time.perf_counter() - t0
             self.stats.build_seconds += build_seconds
         self._model.build_seconds = build_seconds
-        result = result_from_solve(self._model, self._engine, self.options, self.profile)
+        result = result_from_solve(self._model, self._engine, self.options, self.profile,
+                                   explain=self.explain)
         self.stats.solves += 1
         self.stats.solve_seconds += result.solve_seconds
         return result

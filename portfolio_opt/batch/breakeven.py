@@ -270,6 +270,7 @@ def run_breakeven(
     tol = rel_tol * (hi - lo) if tol is None else float(tol)
     resolve(base, param, source="<command line>", entity="breakeven --param")
     engine = ScenarioEngine(base, profile=profile, time_limit=time_limit, threads=1,
+                            explain_infeasible=False,
                             source=str(source) if not isinstance(source, Instance) else
                             f"<instance {base.name}>")
     search = _Search(base, param, scale, engine)

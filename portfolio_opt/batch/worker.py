@@ -78,7 +78,8 @@ def _ensure(task: ChunkTask) -> None:
     _State.base = validate_data(task.base, task.source)
     _State.dump = _State.base.model_dump(by_alias=True, exclude_none=True)
     _State.engine = ScenarioEngine(_State.base, profile=k.profile, time_limit=k.time_limit,
-                                   mip_gap=k.mip_gap, threads=1, source=task.source)
+                                   mip_gap=k.mip_gap, threads=1, source=task.source,
+                                   explain_infeasible=False)
     _State.key = k
 
 
