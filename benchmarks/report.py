@@ -1,6 +1,6 @@
 """Measure, then regenerate docs/performance.md's tables and docs/images/scaling.png.
 
-    python benchmarks/report.py                       # everything (about 30-45 minutes)
+    python benchmarks/report.py                       # everything (about 12 minutes)
     python benchmarks/report.py --only cli,peer       # some parts; the others' numbers stay
     python benchmarks/report.py --render-only         # page and plot from the stored JSON
 
