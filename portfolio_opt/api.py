@@ -80,12 +80,15 @@ def solve(
     ``result.message`` say what happened. Raises :class:`InputError` for invalid input.
     ``marginal_values=False`` skips ``result.marginal_values`` (docs/marginal_values.md).
     """
+    from .model.build import gc_paused
     from .solver import solver_options
 
     options = solver_options(profile, time_limit=time_limit, mip_gap=mip_gap, threads=threads)
-    built = build(source)
-    engine = handoff(built)
-    return result_from_solve(built, engine, options, str(profile), marginals=marginal_values)
+    with gc_paused():
+        built = build(source)
+        engine = handoff(built)
+        return result_from_solve(built, engine, options, str(profile),
+                                 marginals=marginal_values)
 
 
 # Above this many variables the standard-form hand-off beats the persistent interface even

@@ -6,7 +6,7 @@ import gc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-import pyomo.environ as pyo
+import pyomo.core as pyo
 
 from .constraints import (
     define_ai_first_hall_constraints,
@@ -29,7 +29,7 @@ from .objective import define_objective
 from .params import define_parameters
 from .variables import define_sets, define_variables
 
-__all__ = ["CONSTRAINT_FAMILIES", "build_model"]
+__all__ = ["CONSTRAINT_FAMILIES", "build_model", "gc_paused"]
 
 Family = Callable[[pyo.ConcreteModel, ModelData], None]
 
@@ -53,8 +53,9 @@ CONSTRAINT_FAMILIES: tuple[Family, ...] = (
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
-    # Pyomo creates many small cyclic objects; collecting during the build is wasted work.
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector: Pyomo creates many small cyclic objects, and
+    collecting them while building, handing off or reading a model is wasted work."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -73,7 +74,7 @@ def build_model(
     ``mutable=True`` keeps every parameter symbolic so that a same-structure variant can be
     solved with :func:`~portfolio_opt.model.params.update_parameters` and a re-solve.
     """
-    with _gc_paused():
+    with gc_paused():
         m = pyo.ConcreteModel(name=data.instance.name)
         define_sets(m, data)
         define_parameters(m, data, mutable=mutable)

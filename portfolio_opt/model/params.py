@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import pyomo.environ as pyo
+import pyomo.core as pyo
 
 from .data import BIG_M, MONEY_SCALE, ModelData
 

@@ -5,7 +5,7 @@ Names and symbols follow docs/formulation.md. Bounds come from the data (no arbi
 
 from __future__ import annotations
 
-import pyomo.environ as pyo
+import pyomo.core as pyo
 
 from .data import ModelData
 
