@@ -28,8 +28,9 @@ class LpIndex:
     columns: list[Any]  # Pyomo VarData per column
 
 
-def compile_lp(model: Any) -> tuple[Any, LpIndex]:
-    """The Pyomo model as a ``highspy.HighsLp`` (integrality kept) and its name index.
+def compile_lp(model: Any, *, names: bool = True) -> tuple[Any, LpIndex]:
+    """The Pyomo model as a ``highspy.HighsLp`` (integrality kept) and its name index
+    (``names=False`` leaves the name maps empty: the solve path needs only the columns).
 
     Compiled with Pyomo's standard-form compiler, independently of the engine that solved
     the model, so the solved model is only read. Fixed variables (committed contracts'
@@ -73,8 +74,9 @@ def compile_lp(model: Any) -> tuple[Any, LpIndex]:
     lp.a_matrix_.value_ = a.data
     lp.integrality_ = kinds  # every column: HiGHS reads a short vector as garbage
     row_key = [(r.constraint.parent_component().local_name, r.constraint.index())
-               for r in info.rows]
-    col_key = [(v.parent_component().local_name, v.index()) for v in info.columns]
+               for r in info.rows] if names else []
+    col_key = [(v.parent_component().local_name, v.index())
+               for v in info.columns] if names else []
     index = LpIndex({k: i for i, k in enumerate(row_key)}, {k: j for j, k in enumerate(col_key)},
                     row_key, col_key, list(info.columns))
     return lp, index

@@ -248,48 +248,14 @@ class DirectHighs:
 
     def __init__(self, model: Any) -> None:
         import highspy
-        import numpy as np
         from pyomo.common.tee import capture_output
-        from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
+
+        from .lp_copy import compile_lp
 
         self.model = model
         t0 = time.perf_counter()
-        info = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
-        self.columns = info.columns
-        n_col = len(info.columns)
-        inf = highspy.kHighsInf
-        lp = highspy.HighsLp()
-        lp.num_col_ = n_col
-        lp.num_row_ = len(info.rows)
-        maximize = info.objectives and info.objectives[0].sense == -1
-        lp.sense_ = highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize
-        lp.offset_ = float(info.c_offset[0]) if len(info.c_offset) else 0.0
-        cost = np.zeros(n_col)
-        if info.c.shape[0]:
-            cost[:] = info.c.toarray()[0]
-        lp.col_cost_ = cost
-        lower = np.empty(n_col)
-        upper = np.empty(n_col)
-        integrality = []
-        for j, var in enumerate(info.columns):
-            lb, ub = var.bounds
-            lower[j] = -inf if lb is None else lb
-            upper[j] = inf if ub is None else ub
-            integrality.append(highspy.HighsVarType.kInteger if var.is_integer()
-                               else highspy.HighsVarType.kContinuous)
-        lp.col_lower_ = lower
-        lp.col_upper_ = upper
-        rhs = np.asarray(info.rhs, dtype=float)
-        kinds = np.array([r.bound_type for r in info.rows], dtype=int)
-        lp.row_lower_ = np.where(kinds <= 0, rhs, -inf)  # -1: >=, 0: ==, 1: <=
-        lp.row_upper_ = np.where(kinds >= 0, rhs, inf)
-        a = info.A.tocsc()
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = a.indptr
-        lp.a_matrix_.index_ = a.indices
-        lp.a_matrix_.value_ = a.data
-        if any(t == highspy.HighsVarType.kInteger for t in integrality):
-            lp.integrality_ = integrality
+        lp, index = compile_lp(model, names=False)
+        self.columns = index.columns
         with capture_output(capture_fd=True):  # HiGHS prints a banner when created
             self.highs = highspy.Highs()
         self.highs.setOptionValue("output_flag", False)
