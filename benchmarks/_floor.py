@@ -7,22 +7,10 @@ run times, the status, objective, gap and the process's peak memory to OUT.json.
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
 
-
-def _peak_rss_mb() -> float:
-    """This process's resident-memory high-water mark (VmHWM; ru_maxrss would also count
-    the parent's memory, which Linux carries across fork and exec)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from _rss import peak_rss_mb
 
 
 def main(mps: str, options_json: str, out: str) -> None:
@@ -54,7 +42,7 @@ def main(mps: str, options_json: str, out: str) -> None:
         "cols": h.getNumCol(),
         "rows": h.getNumRow(),
         "nnz": h.getNumNz(),
-        "maxrss_mb": _peak_rss_mb(),
+        "maxrss_mb": peak_rss_mb(),
     }
     with open(out, "w", encoding="utf-8") as fh:
         json.dump(result, fh)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import gc
 import json
-import resource
 import sys
 import time
 from collections.abc import Iterator
@@ -22,25 +21,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-
-def _peak_rss_mb() -> float:
-    """This process's resident-memory high-water mark (VmHWM; ru_maxrss would also count
-    the parent's memory, which Linux carries across fork and exec)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from _rss import peak_rss_mb
 
 
 class Stages:
     """Wall and CPU seconds per stage, and the memory high-water mark after it."""
 
     def __init__(self) -> None:
-        self.res: dict[str, Any] = {"peak_rss_mb": {"start": _peak_rss_mb()}}
+        self.res: dict[str, Any] = {"peak_rss_mb": {"start": peak_rss_mb()}}
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -48,7 +36,7 @@ class Stages:
         yield
         self.res[f"{name}_s"] = time.perf_counter() - t0
         self.res[f"{name}_cpu_s"] = time.process_time() - c0
-        self.res["peak_rss_mb"][name] = _peak_rss_mb()
+        self.res["peak_rss_mb"][name] = peak_rss_mb()
 
 
 def main(spec_json: str, out: str) -> None:
