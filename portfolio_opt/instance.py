@@ -26,8 +26,10 @@ __all__ = [
     "AI",
     "BTC",
     "Contract",
+    "Debt",
     "Eligible",
     "Expansion",
+    "Finance",
     "Grid",
     "Horizon",
     "Instance",
@@ -201,6 +203,9 @@ class Horizon(_Strict):
     years_per_period: Pos = 1.0
     start_year: Year = 2026
     discount_rate: NonNeg = 0.0
+    # spec v2, part A: what leases running past the last period are worth.
+    terminal_value: Literal["none", "contract_tail"] = "none"
+    tail_energy_price_usd_per_mwh: NonNeg | None = None
 
 
 class Market(_Strict):
@@ -303,6 +308,18 @@ class Contract(_Strict):
     eligible: Eligible | None = None
     max_sites: PosInt = 1
     committed: Bool = False
+    # spec v2, part A: deal structures.
+    energy_recovery_usd_per_mwh: Series = 0.0
+    tenant_capex_usd_per_it_mw: NonNeg = 0.0
+    tenant_capex_period: PosInt | None = None  # default: start_period
+    group: Id | None = None
+    allocation: Literal["flexible", "fixed"] = "flexible"
+
+    @property
+    def tenant_capex_at(self) -> int:
+        """The period the tenant's contribution is paid in (spec v2 A: default start)."""
+        return self.tenant_capex_period if self.tenant_capex_period is not None \
+            else self.start_period
 
 
 class Limits(_Strict):
@@ -310,6 +327,19 @@ class Limits(_Strict):
     capex_budget_usd_per_period: Series | None = None
     max_tenant_share: UnitInterval | None = None
     max_contracts: NonNegInt | None = None
+
+
+class Debt(_Strict):
+    """Project debt for AI build-outs (spec v2, part D)."""
+
+    max_loan_to_cost: Fraction01
+    interest_rate: NonNeg
+    tenor_years: PosInt
+    max_total_usd: NonNeg | None = None
+
+
+class Finance(_Strict):
+    debt: Debt
 
 
 class Instance(_Strict):
@@ -323,6 +353,7 @@ class Instance(_Strict):
     links: list[Link] = Field(default_factory=list)
     contracts: list[Contract] = Field(default_factory=list)
     limits: Limits = Field(default_factory=Limits)
+    finance: Finance | None = None
 
     def series(self, value: float | list[float]) -> list[float]:
         """Expand a validated series to one value per period."""
