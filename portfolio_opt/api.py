@@ -13,7 +13,7 @@ from typing import Any
 from .constants import Status
 from .instance import Instance
 from .loader import read_document
-from .results import Result, extract_tables
+from .results import Result, extract_plan, plan_npv
 from .validate import check_instance, validate_data
 
 __all__ = ["Model", "build", "solve"]
@@ -101,7 +101,8 @@ def model_size(built: Model) -> int:
     m = built.pyomo
     per_period = len(m.S_btc) + len(m.S_exp) + len(m.S_hall) + len(m.S_fix) + len(m.S_grid)
     per_period += len(m.R) + len(m.A)
-    return len(m.T) * per_period + len(m.CST) + len(m.CS_uses) + 2 * len(m.C)
+    return (len(m.T) * per_period + len(m.CST) + len(m.CS_uses) + 2 * len(m.C)
+            + len(m.T_loan))
 
 
 def handoff(built: Model, how: str = "auto") -> Any:
@@ -140,10 +141,11 @@ def result_from_solve(built: Model, engine: Any, options: dict[str, Any], profil
                "solver_profile": profile, "solver_options": options},
     )
     if outcome.status.has_plan:
-        tables = extract_tables(built.pyomo, built.data)
+        tables, totals = extract_plan(built.pyomo, built.data)
         for key, df in tables.items():
             setattr(result, key, df)
-        result.objective_npv_usd = float(tables["cashflows"]["discounted"].sum())
+        result.totals = dict(totals)
+        result.objective_npv_usd = plan_npv(tables, totals)
         if outcome.status == Status.FEASIBLE:
             result.message = (
                 f"stopped by a limit ({outcome.termination}) with a feasible plan; "

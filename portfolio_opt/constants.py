@@ -14,6 +14,7 @@ __all__ = [
     "MARGINAL_COLUMNS",
     "OUTPUT_FILES",
     "SITE_PERIOD_COLUMNS",
+    "SUMMARY_TOTALS",
     "Status",
 ]
 
@@ -49,13 +50,21 @@ SITE_PERIOD_COLUMNS = [
     "ai_reserved_it_mw", "ai_available_it_mw", "ai_served_it_mw", "grid_import_mw",
     "gross_load_mw",
 ]
-CONTRACT_COLUMNS = ["contract", "tenant", "accepted", "it_mw", "sites", "npv_usd", "committed"]
+CONTRACT_COLUMNS = [
+    "contract", "tenant", "accepted", "it_mw", "sites", "npv_usd", "committed",
+    "tail_value_usd",  # spec v2 A
+]
 CONTRACT_SITE_PERIOD_COLUMNS = ["contract", "site", "period", "it_mw"]
 FLOW_COLUMNS = ["link", "from", "to", "period", "flow_mw"]
 CASHFLOW_COLUMNS = [
     "period", "year", "btc_revenue", "ai_revenue", "energy_cost", "opex", "capex", "net",
     "discounted",
+    "energy_recovery", "dr_credit", "tenant_capex",  # spec v2 A (dr_credit: part C)
+    "debt_drawn", "debt_service",  # spec v2 D
 ]
+# summary.json totals that complete the NPV identity (spec v2 A and D):
+# objective_npv_usd = sum(discounted) + terminal_value_usd - debt_after_horizon_usd
+SUMMARY_TOTALS = ["terminal_value_usd", "debt_principal_usd", "debt_after_horizon_usd"]
 # marginal_values.csv (docs/marginal_values.md)
 MARGINAL_COLUMNS = [
     "kind", "entity", "direction", "period", "year", "value_usd_per_unit",

@@ -85,11 +85,13 @@ class _Parts:
     contracts: list[Contract]
     unsure: dict[str, bool] = field(default_factory=dict)
     nodes_known: bool = True
+    horizon: Horizon | None = None
 
     @classmethod
     def of(cls, instance: Instance) -> _Parts:
         return cls(instance.horizon.periods, instance.market, instance.limits,
-                   instance.sites, instance.sources, instance.links, instance.contracts)
+                   instance.sites, instance.sources, instance.links, instance.contracts,
+                   horizon=instance.horizon)
 
     @classmethod
     def from_document(cls, data: dict[str, Any]) -> _Parts:
@@ -104,6 +106,7 @@ class _Parts:
             market=_valid(Market, data.get("market")),
             limits=_valid(Limits, limits or {}),
             sites=[], sources=[], links=[], contracts=[],
+            horizon=_valid(Horizon, data.get("horizon")),
         )
         sources = data.get("sources")
         parts.nodes_known = isinstance(data.get("sites"), list) and (
@@ -237,6 +240,7 @@ def _cross_issues(parts: _Parts, source: str) -> list[InputIssue]:
                     add(ent, name, getattr(link, name),
                         f"expected no '{name}' key on a fiber link (it belongs to power links)")
 
+    issues += _deal_issues(parts, source)
     contract_ids = Counter(c.id for c in parts.contracts)
     first_contract: dict[str, int] = {}
     for i, c in enumerate(parts.contracts):
@@ -283,6 +287,51 @@ def _cross_issues(parts: _Parts, source: str) -> list[InputIssue]:
             add(ent, "eligible.near.site", el.near.site,
                 f"expected a site id (sources are not reference points); known sites: "
                 f"{_few(site_ids)}")
+    return issues
+
+
+def _deal_issues(parts: _Parts, source: str) -> list[InputIssue]:
+    """Spec v2, part A: the horizon's tail fields, tenant capex periods, recovery tariffs
+    and groups."""
+    issues: list[InputIssue] = []
+    periods = parts.periods
+    h = parts.horizon
+    if h is not None:
+        tail = h.terminal_value == "contract_tail"
+        price = h.tail_energy_price_usd_per_mwh
+        if tail and price is None:
+            issues.append(InputIssue(
+                source, "horizon", "tail_energy_price_usd_per_mwh", MISSING,
+                "expected a number >= 0 (USD/MWh): terminal_value: contract_tail values "
+                "the tail's energy at this price"))
+        if not tail and price is not None:
+            issues.append(InputIssue(
+                source, "horizon", "tail_energy_price_usd_per_mwh", price,
+                "expected no tail_energy_price_usd_per_mwh unless terminal_value is "
+                "contract_tail (set terminal_value: contract_tail, or remove it)"))
+    committed_in: dict[str, list[str]] = {}
+    for c in parts.contracts:
+        ent = f"contract '{c.id}'"
+        er = c.energy_recovery_usd_per_mwh
+        if periods is not None and isinstance(er, list) and len(er) != periods:
+            issues.append(InputIssue(
+                source, ent, "energy_recovery_usd_per_mwh", er,
+                f"expected one number or a list of exactly {periods} numbers "
+                f"(horizon.periods), not {len(er)}"))
+        tcp = c.tenant_capex_period
+        if periods is not None and tcp is not None and tcp > periods:
+            issues.append(InputIssue(
+                source, ent, "tenant_capex_period", tcp,
+                f"expected a period from 1 to {periods} (horizon.periods)"))
+        if c.group is not None and c.committed:
+            committed_in.setdefault(c.group, []).append(c.id)
+    for group, ids in committed_in.items():
+        if len(ids) > 1:
+            issues.append(InputIssue(
+                source, f"contract '{ids[1]}'", "group", group,
+                f"expected at most one committed contract per group: '{ids[0]}' is "
+                f"committed in group '{group}' too, and a group accepts only one of its "
+                f"contracts (un-commit one, or put them in different groups)"))
     return issues
 
 
@@ -352,7 +401,7 @@ def _entity(loc: tuple[Any, ...], data: dict[str, Any]) -> tuple[str, tuple[Any,
                 name = item["id"]
         label = f"{kind} '{name}'" if name else f"{head}[{loc[1]}]"
         return label, loc[2:]
-    if head in ("horizon", "market", "limits"):
+    if head in ("horizon", "market", "limits", "finance"):
         return str(head), loc[1:]
     return "document", loc
 

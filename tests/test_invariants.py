@@ -35,6 +35,8 @@ SPEC_CSP = ["contract", "site", "period", "it_mw"]
 SPEC_FLOWS = ["link", "from", "to", "period", "flow_mw"]
 SPEC_CASH = ["period", "year", "btc_revenue", "ai_revenue", "energy_cost", "opex", "capex",
              "net", "discounted"]
+# spec v2 (parts A, C, D): columns cashflows.csv gains, 0 when unused.
+SPEC_V2_CASH = ["energy_recovery", "dr_credit", "tenant_capex", "debt_drawn", "debt_service"]
 
 
 def money_close(a: float, b: float, scale: float = 0.0) -> bool:
@@ -248,7 +250,9 @@ def test_tables_have_the_spec_columns(solved):
     assert list(res.contracts.columns) == CONTRACT_COLUMNS
     assert list(res.contract_site_periods.columns) == SPEC_CSP == CONTRACT_SITE_PERIOD_COLUMNS
     assert list(res.flows.columns) == SPEC_FLOWS == FLOW_COLUMNS
-    assert list(res.cashflows.columns) == SPEC_CASH == CASHFLOW_COLUMNS
+    assert list(res.cashflows.columns)[: len(SPEC_CASH)] == SPEC_CASH
+    assert list(res.cashflows.columns) == CASHFLOW_COLUMNS
+    assert set(CASHFLOW_COLUMNS[len(SPEC_CASH):]) == set(SPEC_V2_CASH)
 
 
 def test_one_row_per_site_period_and_years(solved):

@@ -13,7 +13,7 @@ from typing import Any
 import pyomo.core as pyo
 
 from .data import ModelData
-from .expressions import available, capex, fleet, reserved
+from .expressions import ai_capex, available, equity_capex, fleet, reserved
 
 __all__ = [
     "define_ai_first_hall_constraints",
@@ -21,9 +21,12 @@ __all__ = [
     "define_btc_expansion_constraints",
     "define_btc_fleet_constraints",
     "define_capex_budget_constraints",
+    "define_contract_fixed_allocation_constraints",
+    "define_contract_group_constraints",
     "define_contract_serve_constraints",
     "define_contract_sites_constraints",
     "define_contract_size_constraints",
+    "define_debt_constraints",
     "define_hall_block_constraints",
     "define_max_contracts_constraints",
     "define_power_balance_constraints",
@@ -239,20 +242,22 @@ def define_power_balance_constraints(m: pyo.ConcreteModel, d: ModelData) -> None
 
 
 def define_capex_budget_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
-    """capex_budget:  sum_t capex[t] <= budget;  capex_budget_period[t]:  capex[t] <= budget_t.
+    """Budgets bound equity capex (MUSD, undiscounted), net of tenant contributions
+    (spec v2 A) and loans (spec v2 D):
 
-    (capex in MUSD, undiscounted.)
+    capex_budget:           sum_t (capex[t] - tenant_capex[t] - loan[t]) <= budget
+    capex_budget_period[t]: capex[t] - tenant_capex[t] - loan[t] <= budget_t
     """
     lim = d.instance.limits
     if not (d.hall_sites or d.exp_sites):
         return  # nothing can be built: every budget holds trivially
     if lim.capex_budget_usd is not None:
         m.capex_budget = pyo.Constraint(
-            expr=pyo.quicksum(capex(m, d, t) for t in m.T) <= m.p_budget
+            expr=pyo.quicksum(equity_capex(m, d, t) for t in m.T) <= m.p_budget
         )
     if lim.capex_budget_usd_per_period is not None:
         m.capex_budget_period = pyo.Constraint(
-            m.T, rule=lambda m, t: capex(m, d, t) <= m.p_budget_period[t]
+            m.T, rule=lambda m, t: equity_capex(m, d, t) <= m.p_budget_period[t]
         )
 
 
@@ -287,3 +292,48 @@ def define_max_contracts_constraints(m: pyo.ConcreteModel, d: ModelData) -> None
     m.max_contracts = pyo.Constraint(
         expr=pyo.quicksum(m.accept[c] for c in m.C) <= m.p_max_contracts
     )
+
+
+def define_contract_group_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """contract_group[g]:  sum_{c in g} accept[c] <= 1   (alternative structures of one
+    offer, spec v2 A; only groups of two or more contracts)."""
+    if not d.groups:
+        return
+    m.G = pyo.Set(initialize=list(d.groups), ordered=True)
+    m.contract_group = pyo.Constraint(
+        m.G, rule=lambda m, g: pyo.quicksum(m.accept[c] for c in d.groups[g]) <= 1
+    )
+
+
+def define_contract_fixed_allocation_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """contract_fixed_allocation[c,s,t]:  serve[c,s,t] = serve[c,s,t0_c]
+    for a fixed-allocation contract c, each eligible s and every active t after its first
+    active period t0_c (spec v2 A: each site's IT MW is the same over the whole term)."""
+    keys = [
+        (c, s, t)
+        for c in d.fixed_contracts
+        for s in d.eligible[c]
+        for t in d.active[c][1:]
+    ]
+    if not keys:
+        return
+    m.contract_fixed_allocation = pyo.Constraint(
+        keys, rule=lambda m, c, s, t: m.serve[c, s, t] == m.serve[c, s, d.active[c][0]]
+    )
+
+
+def define_debt_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """Project debt (spec v2 D), loans in MUSD drawn at the start of t:
+
+    debt_loan_to_cost[t]:  loan[t] <= lambda * ai_capex[t]
+    debt_total:            sum_t loan[t] <= L^max            (when max_total_usd is given)
+    """
+    if not d.loans:
+        return
+    m.debt_loan_to_cost = pyo.Constraint(
+        m.T_loan, rule=lambda m, t: m.loan[t] <= m.p_ltc * ai_capex(m, d, t)
+    )
+    if d.debt is not None and d.debt.max_total_usd is not None:
+        m.debt_total = pyo.Constraint(
+            expr=pyo.quicksum(m.loan[t] for t in m.T_loan) <= m.p_debt_max
+        )

@@ -10,7 +10,8 @@ import math
 from dataclasses import dataclass, field
 
 from ..graph import Arc, Network, build_network
-from ..instance import AI, BTC, Contract, Instance, Site
+from ..instance import AI, BTC, Contract, Debt, Instance, Site
+from .finance import LoanSchedule, loan_schedule, tail_value_per_it_mw
 
 __all__ = ["MONEY_SCALE", "Formulation", "ModelData", "prepare"]
 
@@ -64,6 +65,16 @@ class ModelData:
     arcs: tuple[Arc, ...]
     formulation: Formulation = field(default_factory=Formulation)
     uses_contracts: list[str] = field(default_factory=list)  # contracts needing site binaries
+    # spec v2, part A
+    energy_recovery: dict[tuple[str, int], float] = field(default_factory=dict)  # USD/MWh
+    recovery_contracts: list[str] = field(default_factory=list)  # any tariff > 0
+    tenant_capex_contracts: list[str] = field(default_factory=list)  # contribution > 0
+    groups: dict[str, list[str]] = field(default_factory=dict)  # groups of >= 2 contracts
+    fixed_contracts: list[str] = field(default_factory=list)  # allocation: fixed
+    tail_value: dict[tuple[str, str], float] = field(default_factory=dict)  # USD per IT MW
+    # spec v2, part D
+    debt: Debt | None = None
+    loans: dict[int, LoanSchedule] = field(default_factory=dict)  # periods a loan may start
 
     def btc(self, s: str) -> BTC:
         b = self.sites[s].btc
@@ -183,4 +194,45 @@ def prepare(instance: Instance, network: Network | None = None,
     data.uses_contracts = [
         c.id for c in instance.contracts if len(data.eligible[c.id]) > c.max_sites
     ]
+    _prepare_deals(data)
+    _prepare_debt(data)
     return data
+
+
+def _prepare_deals(d: ModelData) -> None:
+    """Part A: energy recovery tariffs, tenant capex, groups, fixed allocations, tails."""
+    inst = d.instance
+    P = inst.horizon.periods
+    groups: dict[str, list[str]] = {}
+    for c in inst.contracts:
+        tariff = dict(zip(d.periods, inst.series(c.energy_recovery_usd_per_mwh), strict=True))
+        for t in d.active[c.id]:
+            d.energy_recovery[c.id, t] = tariff[t]
+        if any(tariff[t] > 0 for t in d.active[c.id]):
+            d.recovery_contracts.append(c.id)
+        if c.tenant_capex_usd_per_it_mw > 0:
+            d.tenant_capex_contracts.append(c.id)
+        if c.group is not None:
+            groups.setdefault(c.group, []).append(c.id)
+        if c.allocation == "fixed" and len(d.active[c.id]) > 1:
+            d.fixed_contracts.append(c.id)
+        if inst.horizon.terminal_value == "contract_tail" and P in d.active[c.id]:
+            for s in d.eligible[c.id]:
+                ai = d.ai(s)
+                value = tail_value_per_it_mw(inst, c, tariff[P], ai.pue,
+                                             ai.opex_usd_per_it_mw_year)
+                if value != 0.0:
+                    d.tail_value[c.id, s] = value
+    d.groups = {g: cs for g, cs in groups.items() if len(cs) > 1}
+
+
+def _prepare_debt(d: ModelData) -> None:
+    """Part D: one loan schedule per period in which AI capex can start."""
+    finance = d.instance.finance
+    if finance is None:
+        return
+    d.debt = finance.debt
+    if not d.hall_sites:
+        return  # no AI capex to borrow against
+    h = d.instance.horizon
+    d.loans = {t: loan_schedule(finance.debt, t, d.ypp, h.discount_rate) for t in d.periods}

@@ -2,7 +2,10 @@
 
 reserved[s,t]  = E_s + B_s * sum_{tau <= t} halls[s,tau]
 available[s,t] = E_s + B_s * sum_{tau <= t - L_s} halls[s,tau]
-capex[t]       = K_s B_s halls[s,t] + Phi_s first_hall[s,t] + chi_s buy_mw[s,t]   (MUSD)
+capex[t]       = ai_capex[t] + chi_s buy_mw[s,t]                                   (MUSD)
+ai_capex[t]    = K_s B_s halls[s,t] + Phi_s first_hall[s,t]
+tenant_capex[t] = sum_{c : tau_c = t} kappa_c it_mw[c]
+terminal_value = sum_{c,s} V_cs serve[c,s,P]
 """
 
 from __future__ import annotations
@@ -13,7 +16,16 @@ import pyomo.core as pyo
 
 from .data import ModelData
 
-__all__ = ["available", "capex", "fleet", "reserved"]
+__all__ = [
+    "ai_capex",
+    "available",
+    "capex",
+    "equity_capex",
+    "fleet",
+    "reserved",
+    "tenant_capex",
+    "terminal_value",
+]
 
 
 def _halls_upto(m: pyo.ConcreteModel, d: ModelData, s: str, last: int) -> Any:
@@ -41,9 +53,40 @@ def fleet(m: pyo.ConcreteModel, d: ModelData, s: str, t: int) -> Any:
     return m.p_fleet[s] + bought
 
 
-def capex(m: pyo.ConcreteModel, d: ModelData, t: int) -> Any:
-    """Capex started in period t, in MUSD (undiscounted)."""
+def _ai_capex_terms(m: pyo.ConcreteModel, d: ModelData, t: int) -> list[Any]:
     terms = [m.p_hall_capex[s] * m.halls[s, t] for s in d.hall_sites]
     terms += [m.p_fixed_capex[s] * m.first_hall[s, t] for s in d.fixed_capex_sites]
+    return terms
+
+
+def ai_capex(m: pyo.ConcreteModel, d: ModelData, t: int) -> Any:
+    """AI capex started in period t (halls and first-hall charges), MUSD: what lenders
+    lend against (spec v2 D)."""
+    return pyo.quicksum(_ai_capex_terms(m, d, t))
+
+
+def capex(m: pyo.ConcreteModel, d: ModelData, t: int) -> Any:
+    """Capex started in period t, in MUSD (undiscounted)."""
+    terms = _ai_capex_terms(m, d, t)
     terms += [m.p_exp_capex[s] * m.buy_mw[s, t] for s in d.exp_sites]
     return pyo.quicksum(terms)
+
+
+def tenant_capex(m: pyo.ConcreteModel, d: ModelData, t: int) -> Any:
+    """Tenants' contributions paid in period t, MUSD (spec v2 A)."""
+    return pyo.quicksum(
+        m.p_tenant_capex[c] * m.it_mw[c]
+        for c in d.tenant_capex_contracts if d.contracts[c].tenant_capex_at == t
+    )
+
+
+def equity_capex(m: pyo.ConcreteModel, d: ModelData, t: int) -> Any:
+    """capex[t] - tenant_capex[t] - loan[t]: what the capex budgets bound (v2 A and D)."""
+    loan = m.loan[t] if t in d.loans else 0.0
+    return capex(m, d, t) - tenant_capex(m, d, t) - loan
+
+
+def terminal_value(m: pyo.ConcreteModel, d: ModelData) -> Any:
+    """TV = sum_{c,s} V_cs serve[c,s,P], V_cs the discounted tail per IT MW (spec v2 A)."""
+    last = d.periods[-1]
+    return pyo.quicksum(m.p_tail[c, s] * m.serve[c, s, last] for c, s in d.tail_value)

@@ -1,7 +1,9 @@
 """The objective: maximise NPV (in MUSD inside the model).
 
-NPV = sum_t [ (BTC_t + AI_t - ENERGY_t - OPEX_t) * delta^op_t - CAPEX_t * delta^cap_t ]
-with delta^op_t = (1+r)^-(t*ypp) and delta^cap_t = (1+r)^-((t-1)*ypp).
+NPV = sum_t [ (BTC_t + AI_t + ER_t - ENERGY_t - OPEX_t) * delta^op_t
+              - (CAPEX_t - TC_t) * delta^cap_t + lambda^loan_t loan[t] ] + TV
+with delta^op_t = (1+r)^-(t*ypp) and delta^cap_t = (1+r)^-((t-1)*ypp); ER (energy
+recovery), TC (tenant capex) and TV (contract tail) from spec v2 A, loans from v2 D.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 import pyomo.core as pyo
 
 from .data import ModelData
-from .expressions import available, capex
+from .expressions import available, capex, tenant_capex, terminal_value
 
 __all__ = ["define_objective", "operating_cash"]
 
@@ -24,6 +26,7 @@ def operating_cash(
 
     BTC_t    = sum_s h_t (1000 / e_s) u_s D btc_mw[s,t]
     AI_t     = sum_{c,s} rho_c (1+g_c)^((t - t0_c) ypp) 12000 ypp serve[c,s,t]
+    ER_t     = sum_{c,s} er_c[t] P^a_s H serve[c,s,t]           (spec v2 A)
     ENERGY_t = H ( sum_s p_st grid_mw[s,t] + sum_r p_rt gen_mw[r,t] )
     OPEX_t   = ypp sum_s ( o^b_s btc_mw[s,t] + o^a_s available[s,t] )
     (BTC revenue and BTC opex share one coefficient per MW: p_btc_margin.)
@@ -32,6 +35,9 @@ def operating_cash(
         serves = [(c, s) for c, s, tt in m.CST if tt == t]
     terms: list[Any] = [m.p_btc_margin[s, t] * m.btc_mw[s, t] for s in d.btc_sites]
     terms += [m.p_ai_rev[c, t] * m.serve[c, s, t] for c, s in serves]
+    recovery = set(d.recovery_contracts)
+    terms += [m.p_er_rev[c, t] * m.p_ai_pue[s] * m.serve[c, s, t]
+              for c, s in serves if c in recovery]
     terms += [-m.p_grid_cost[s, t] * m.grid_mw[s, t] for s in d.grid_price]
     terms += [-m.p_src_cost[r, t] * m.gen_mw[r, t] for r in d.sources]
     terms += [-m.p_ai_opex[s] * available(m, d, s, t) for s in d.ai_sites]
@@ -39,15 +45,18 @@ def operating_cash(
 
 
 def define_objective(m: pyo.ConcreteModel, d: ModelData) -> None:
-    """npv:  max sum_t operating_cash_t delta^op_t - capex_t delta^cap_t   (MUSD)."""
+    """npv:  max sum_t [ operating_cash_t delta^op_t - (capex_t - tenant_capex_t) delta^cap_t
+    + lambda^loan_t loan[t] ] + terminal_value   (MUSD)."""
     by_period: dict[int, list[tuple[str, str]]] = defaultdict(list)
     for c, s, t in m.CST:
         by_period[t].append((c, s))
     m.npv = pyo.Objective(
         expr=pyo.quicksum(
             m.p_disc_op[t] * operating_cash(m, d, t, by_period[t])
-            - m.p_disc_cap[t] * capex(m, d, t)
+            - m.p_disc_cap[t] * (capex(m, d, t) - tenant_capex(m, d, t))
             for t in d.periods
-        ),
+        )
+        + pyo.quicksum(m.p_loan_npv[t] * m.loan[t] for t in m.T_loan)
+        + terminal_value(m, d),
         sense=pyo.maximize,
     )

@@ -52,6 +52,14 @@ PARAM_INDEX: dict[str, tuple[str, ...]] = {
     "p_budget_period": ("T",),
     "p_tenant_share": (),
     "p_max_contracts": (),
+    # spec v2, part A
+    "p_er_rev": ("CT",),  # MUSD per served IT MW per unit of AI PUE: recovery tariff * H
+    "p_tenant_capex": ("C",),  # MUSD per contracted IT MW
+    "p_tail": ("CS",),  # MUSD per IT MW served at s in the last period, discounted
+    # spec v2, part D
+    "p_loan_npv": ("T_loan",),  # NPV per unit borrowed at the start of t
+    "p_ltc": (),
+    "p_debt_max": (),  # MUSD
 }
 
 
@@ -121,6 +129,17 @@ def parameter_values(d: ModelData) -> dict[str, dict[Any, float]]:
         v["p_budget_period"][t] = limit * k
     v["p_tenant_share"][None] = lim.max_tenant_share if lim.max_tenant_share is not None else 1.0
     v["p_max_contracts"][None] = float(lim.max_contracts or 0)
+    for (c, t), tariff in d.energy_recovery.items():
+        v["p_er_rev"][c, t] = d.hours * tariff * k
+    for c, con in d.contracts.items():
+        v["p_tenant_capex"][c] = con.tenant_capex_usd_per_it_mw * k
+    for key, value in d.tail_value.items():
+        v["p_tail"][key] = value * k
+    for t, loan in d.loans.items():
+        v["p_loan_npv"][t] = loan.npv
+    debt = d.debt
+    v["p_ltc"][None] = debt.max_loan_to_cost if debt is not None else 0.0
+    v["p_debt_max"][None] = (debt.max_total_usd or 0.0) * k if debt is not None else 0.0
     return v
 
 
@@ -164,7 +183,7 @@ def structure_signature(d: ModelData) -> tuple[Any, ...]:
     """
     lim = d.instance.limits
     contracts = tuple(
-        (c, con.tenant, con.committed, con.max_sites, con.it_mw.min > 0,
+        (c, con.tenant, con.committed, con.max_sites, con.it_mw.min > 0, con.allocation,
          tuple(d.active[c]), d.eligible[c])
         for c, con in d.contracts.items()
     )
@@ -187,4 +206,11 @@ def structure_signature(d: ModelData) -> tuple[Any, ...]:
         lim.capex_budget_usd_per_period is not None,
         lim.max_tenant_share is not None and lim.max_tenant_share < 1.0,
         lim.max_contracts is not None,
+        tuple(d.recovery_contracts),
+        tuple((c, d.contracts[c].tenant_capex_at) for c in d.tenant_capex_contracts),
+        tuple(d.groups.items()),
+        tuple(d.fixed_contracts),
+        tuple(d.tail_value),
+        tuple(d.loans),
+        d.debt is not None and d.debt.max_total_usd is not None,
     )

@@ -35,6 +35,7 @@ def define_sets(m: pyo.ConcreteModel, d: ModelData) -> None:
     m.CST = pyo.Set(dimen=3, ordered=True, initialize=[
         (c, s, t) for c in d.contracts for s in d.eligible[c] for t in d.active[c]
     ])
+    m.T_loan = pyo.Set(initialize=list(d.loans), ordered=True)
 
 
 def define_variables(m: pyo.ConcreteModel, d: ModelData) -> None:
@@ -58,6 +59,8 @@ def define_variables(m: pyo.ConcreteModel, d: ModelData) -> None:
                        bounds=lambda m, r, t: (0.0, m.p_src_cap[r, t]))
     m.flow_mw = pyo.Var(m.A, m.T, domain=pyo.NonNegativeReals,
                         bounds=lambda m, a, t: (0.0, m.p_arc_cap[a]))
+    # MUSD drawn at the start of t; bounded by loan-to-cost rows (define_debt_constraints).
+    m.loan = pyo.Var(m.T_loan, domain=pyo.NonNegativeReals)
     for c, con in d.contracts.items():
         if con.committed:
             m.accept[c].fix(1)
