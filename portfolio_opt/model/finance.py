@@ -15,8 +15,8 @@ __all__ = [
     "LoanSchedule",
     "annuity_factor",
     "loan_schedule",
-    "tail_years",
     "tail_value_per_it_mw",
+    "tail_years",
 ]
 
 YEAR_TOL = 1e-9  # the spec's tolerance on year counts and payment years
