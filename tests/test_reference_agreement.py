@@ -1,5 +1,8 @@
 """The product against an independent implementation of the spec (tests/reference).
 
+The reference implements instance-format v1 and v2 parts A (deal structures, contract
+tail) and D (project debt); it takes the validated instance as a plain dict.
+
 Spec, instance-format v1: "Two correct implementations of this page must find the same
 optimal NPV (within the MIP gap) for the same file" and "Two optimal NPVs agree when
 |a - b| <= g * max(|a|, |b|) + 1 USD, with g the larger reported relative gap".
@@ -9,7 +12,8 @@ Three sets of instances:
   by hand in the file's header comment (checked against the reference here);
 - instances of the product's generator (``portfolio_opt.generate``);
 - small random instances drawn here, which reach rules the generator leaves alone
-  (years_per_period != 1, committed contracts that cannot be met, tight budgets).
+  (years_per_period != 1, committed contracts that cannot be met, tight budgets), and
+  v2 ones that use every field of parts A and D.
 """
 
 from __future__ import annotations
@@ -28,9 +32,9 @@ import portfolio_opt
 from portfolio_opt.validate import validate_data
 
 try:
-    from tests.reference import reference_npv
+    from tests.reference import reference_npv, reference_solve
 except ImportError:  # tests/ itself on sys.path (pytest's rootdir-relative import)
-    from reference import reference_npv  # type: ignore[no-redef]
+    from reference import reference_npv, reference_solve  # type: ignore[no-redef]
 
 DATA = Path(__file__).parent / "data" / "reference"
 
@@ -46,6 +50,35 @@ def _escalator_discount() -> float:
     ai = 10 * ((2.4e6 - 420_480) / d**4 + (2.4e6 * 1.05**2 - 420_480) / d**6)
     hall_opex = 1e6 * (d**-2 + d**-4 + d**-6)
     return btc + ai - hall_opex
+
+
+def _annuity(i: float, n: int) -> float:
+    return i / (1 - (1 + i) ** -n) if i else 1 / n
+
+
+def _tail() -> float:
+    d = 1.1
+    inside = 5_744_000 / d + 5_984_000 / d**2
+    tail = sum(10 * (1_200_000 * 1.02 ** (k + 1) - 520_480) / d ** (2 + k) for k in (1, 2, 3))
+    return inside + tail
+
+
+def _tail_two_year_periods() -> float:
+    d = 1.05
+    tail = sum(10 * (1_200_000 * 1.1 ** (k + 1) + 131_400) / d ** (4 + k) for k in range(1, 5))
+    return 27_504_000 / d**4 + tail
+
+
+def _debt_low_rate() -> float:
+    d, a = 1.1, _annuity(0.05, 4)
+    gain = 5e6 - 5e6 * a * sum(d**-k for k in range(1, 5))
+    return -10e6 + 12e6 / d + 12e6 / d**2 + gain
+
+
+def _debt_two_year_periods() -> float:
+    d, a = 1.06, _annuity(0.03, 5)
+    loan = 5e6 / d**2 - 5e6 * a * sum(d ** -(2 + k) for k in range(1, 6))
+    return 24e6 / d**4 - 10e6 / d**2 + loan
 
 
 # The hand computation in each file's header comment; None = infeasible.
@@ -68,6 +101,19 @@ EXPECTED: dict[str, float | None] = {
     "pue_uptime.yaml": 18_132_000,
     "tenant_share.yaml": 66_000_000,
     "wheeling.yaml": 18_023_733.333333333,
+    # spec v2, part A
+    "tail.yaml": _tail(),
+    "tail_two_year_periods.yaml": _tail_two_year_periods(),
+    "energy_recovery.yaml": 8_715_000,
+    "group.yaml": 36_000_000,
+    "fixed_allocation.yaml": 36_000_000,
+    "tenant_capex_budget.yaml": 20_000_000,
+    # spec v2, part D
+    "debt_equal_rate.yaml": -10e6 + 12e6 / 1.08 + 12e6 / 1.08**2,
+    "debt_low_rate.yaml": _debt_low_rate(),
+    "debt_only_funding.yaml": 14e6 - 6e6 * (2 * _annuity(0.05, 2) - 1),
+    "debt_high_rate_slack.yaml": -10e6 + 12e6 / 1.05 + 12e6 / 1.05**2,
+    "debt_two_year_periods.yaml": _debt_two_year_periods(),
 }
 
 
@@ -102,14 +148,126 @@ def test_every_data_file_has_an_expected_value() -> None:
 def test_hand_written(name: str) -> None:
     path = DATA / name
     inst = portfolio_opt.load_instance(path)
-    ref_status, ref_npv = reference_npv(inst)
+    ref = reference_solve(inst.model_dump(by_alias=True))
     expected = EXPECTED[name]
     if expected is None:
-        assert ref_status == "infeasible"
+        assert ref.status == "infeasible"
     else:
-        assert ref_status == "optimal"
-        assert ref_npv == pytest.approx(expected, rel=1e-9, abs=1e-3)
-    assert_agree(portfolio_opt.solve(path), ref_status, ref_npv, name)
+        assert ref.status == "optimal"
+        assert ref.npv_usd == pytest.approx(expected, rel=1e-9, abs=1e-3)
+        assert_reported_identity(ref, name)
+    assert_agree(portfolio_opt.solve(path), ref.status, ref.npv_usd, name)
+
+
+def assert_reported_identity(ref: Any, what: str) -> None:
+    """v2 A and D: objective_npv_usd = sum of `discounted` + terminal_value_usd
+    - debt_after_horizon_usd (the reference's own report of its plan)."""
+    parts = ref.discounted_usd + ref.terminal_value_usd - ref.debt_after_horizon_usd
+    assert parts == pytest.approx(ref.npv_usd, rel=1e-9, abs=1e-3), what
+
+
+def assert_product_identity(result: Any, what: str) -> None:
+    """The same identity on the product's reported cash flows and totals."""
+    totals = result.summary()
+    parts = (float(result.cashflows["discounted"].sum()) + totals["terminal_value_usd"]
+             - totals["debt_after_horizon_usd"])
+    assert parts == pytest.approx(result.objective_npv_usd, rel=1e-9, abs=1e-2), (
+        f"{what}: the product's discounted cash flows + TV - debt after the horizon = "
+        f"{parts:,.2f}, its objective_npv_usd = {result.objective_npv_usd:,.2f}")
+
+
+# --------------------------------------------------------------------------------------
+# v2 hand-written instances: reported parts, and the same files with one rule undone
+# --------------------------------------------------------------------------------------
+
+V2_FILES = sorted(n for n in EXPECTED if n.startswith(("tail", "energy_recovery", "group",
+                                                         "fixed_allocation", "tenant_capex",
+                                                         "debt")))
+
+# Reported totals fixed by the hand computation (the optimal plan is unique in these).
+V2_TOTALS: dict[str, dict[str, float]] = {
+    "tail.yaml": {"terminal_value_usd": _tail() - 5_744_000 / 1.1 - 5_984_000 / 1.21},
+    "tail_two_year_periods.yaml": {
+        "terminal_value_usd": _tail_two_year_periods() - 27_504_000 / 1.05**4},
+    "debt_equal_rate.yaml": {"terminal_value_usd": 0.0},
+    "debt_low_rate.yaml": {
+        "debt_principal_usd": 5e6,
+        "debt_after_horizon_usd": 5e6 * _annuity(0.05, 4) * (1.1**-3 + 1.1**-4)},
+    "debt_only_funding.yaml": {"debt_principal_usd": 6e6, "debt_after_horizon_usd": 0.0},
+    "debt_high_rate_slack.yaml": {"debt_principal_usd": 0.0,
+                                  "debt_after_horizon_usd": 0.0},
+    "debt_two_year_periods.yaml": {
+        "debt_principal_usd": 5e6,
+        "debt_after_horizon_usd": 5e6 * _annuity(0.03, 5) * sum(1.06**-y for y in (5, 6, 7))},
+}
+
+
+@pytest.mark.parametrize("name", V2_FILES)
+def test_v2_reported_parts(name: str) -> None:
+    result = portfolio_opt.solve(DATA / name)
+    ref = reference_solve(portfolio_opt.load_instance(DATA / name))
+    for key, value in V2_TOTALS.get(name, {}).items():
+        assert getattr(ref, key) == pytest.approx(value, rel=1e-9, abs=1e-3), (name, key)
+        assert result.summary()[key] == pytest.approx(value, rel=1e-7, abs=1e-2), (name, key)
+    assert_product_identity(result, name)
+
+
+def _without(*path: str | int) -> Any:
+    """A change to an instance dict: drop the key at ``path`` (the tail price with the
+    tail: it is an error without one)."""
+    def change(data: dict[str, Any]) -> None:
+        node: Any = data
+        for key in path[:-1]:
+            node = node[key]
+        node.pop(path[-1])
+        if path == ("horizon", "terminal_value"):
+            node.pop("tail_energy_price_usd_per_mwh")
+    return change
+
+
+def _set(value: Any, *path: str | int) -> Any:
+    def change(data: dict[str, Any]) -> None:
+        node: Any = data
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+    return change
+
+
+# (file, what is undone, the change, the NPV worked out by hand in the file's comment)
+UNDONE = [
+    ("tail.yaml", "no tail", _without("horizon", "terminal_value"),
+     5_744_000 / 1.1 + 5_984_000 / 1.21),
+    ("energy_recovery.yaml", "no recovery: the lease loses money", _without(
+        "contracts", 0, "energy_recovery_usd_per_mwh"), 0.0),
+    ("group.yaml", "no group: both leases", _without("contracts", 1, "group"), 62_400_000),
+    ("fixed_allocation.yaml", "x flexible", _set("flexible", "contracts", 0, "allocation"),
+     45_600_000),
+    ("tenant_capex_budget.yaml", "contribution paid at the start (period 2)",
+     _without("contracts", 0, "tenant_capex_period"), 0.0),
+    ("tenant_capex_budget.yaml", "no contribution",
+     _without("contracts", 0, "tenant_capex_usd_per_it_mw"), 0.0),
+    ("debt_equal_rate.yaml", "no debt", _without("finance"), EXPECTED["debt_equal_rate.yaml"]),
+    ("debt_low_rate.yaml", "no debt", _without("finance"), -10e6 + 12e6 / 1.1 + 12e6 / 1.21),
+    ("debt_only_funding.yaml", "no debt: the hall cannot start", _without("finance"), 0.0),
+    ("debt_high_rate_slack.yaml", "no debt", _without("finance"),
+     EXPECTED["debt_high_rate_slack.yaml"]),
+]
+
+
+@pytest.mark.parametrize(("name", "what", "change", "expected"), UNDONE,
+                         ids=[f"{u[0]}-{u[1]}" for u in UNDONE])
+def test_v2_rule_undone(name: str, what: str, change: Any, expected: float) -> None:
+    """Each v2 file with its rule undone: the NPV its header comment gives for that case."""
+    from ruamel.yaml import YAML
+
+    data = YAML(typ="safe").load((DATA / name).read_text())
+    change(data)
+    inst = validate_data(data, f"{name} ({what})")
+    ref_status, ref_npv = reference_npv(inst.model_dump(by_alias=True))
+    assert ref_status == "optimal"
+    assert ref_npv == pytest.approx(expected, rel=1e-9, abs=1e-3)
+    assert_agree(portfolio_opt.solve(inst), ref_status, ref_npv, f"{name} ({what})")
 
 
 # --------------------------------------------------------------------------------------

@@ -700,7 +700,8 @@ def reference_solve(instance: Any, mip_rel_gap: float = 1e-7,
     res.discounted_usd = sum(row["discounted"] for row in rows)
     res.terminal_value_usd = res.value(tail_value) * MUSD
     res.debt_principal_usd = sum(row["debt_drawn"] for row in rows)
-    res.debt_after_horizon_usd = sum(p * df(y) for y, p in payments if y > T * ypp + 1e-9)
+    res.debt_after_horizon_usd = float(sum(p * df(y) for y, p in payments
+                                         if y > T * ypp + 1e-9))
     res.tail_by_contract = {cid: res.value(e) * MUSD for cid, e in tail_by_contract.items()}
     return res
 
