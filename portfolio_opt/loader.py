@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError, InputIssue
+from .input_limits import MAX_FILE_BYTES, DocumentTooLarge, check_expansion
 from .instance import Instance
 
 __all__ = ["LoadedFile", "load_instance", "read_document"]
@@ -46,6 +47,7 @@ def _core_schema_yaml() -> Any:
     resolves timestamps and ``1_000``; the core schema has neither, so both stay strings.
     """
     from ruamel.yaml import YAML
+    from ruamel.yaml.constructor import SafeConstructor
     from ruamel.yaml.resolver import VersionedResolver
 
     tag = "tag:yaml.org,2002:"
@@ -63,8 +65,15 @@ def _core_schema_yaml() -> Any:
         def versioned_resolver(self) -> Any:
             return table
 
+    class GuardedConstructor(SafeConstructor):
+        def construct_document(self, node: Any) -> Any:
+            # Bound the expanded size on the composed graph, before any object is built.
+            check_expansion(node)
+            return super().construct_document(node)
+
     yaml = YAML(typ="safe", pure=True)
     yaml.Resolver = CoreResolver
+    yaml.Constructor = GuardedConstructor
     yaml.allow_duplicate_keys = False
     return yaml
 
@@ -92,6 +101,12 @@ def _parse_issue(name: str, exc: Exception, is_json: bool) -> InputIssue:
     from ruamel.yaml.constructor import ConstructorError, DuplicateKeyError
     from ruamel.yaml.error import MarkedYAMLError
 
+    if isinstance(exc, DocumentTooLarge):
+        where = f"document (line {exc.line})" if exc.line else "document"
+        return InputIssue(name, where, "", exc.what, exc.expected)
+    if isinstance(exc, RecursionError):  # nesting deeper than the parser's stack
+        return InputIssue(name, "document", "", "values nested too deeply to read",
+                          "expected nesting a few levels deep, as in the format")
     if isinstance(exc, UnicodeDecodeError):
         return InputIssue(name, "document", "", f"byte {exc.start}: {exc.reason}",
                           "expected a text file encoded in UTF-8")
@@ -137,12 +152,18 @@ def read_document(path: str | Path) -> LoadedFile:
                         "expected a file ending in .yaml, .yml, .json or .xlsx")]
         )
     try:
-        raw = p.read_bytes()
+        with p.open("rb") as fh:  # at most one byte past the limit, even from a pipe
+            raw = fh.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise InputError(
             [InputIssue(name, "file", "", exc.strerror or str(exc),
                         "expected an existing, readable instance file")]
         ) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise InputError([InputIssue(
+            name, "file", "", f"more than {MAX_FILE_BYTES:,} bytes",
+            f"expected an instance file of at most {MAX_FILE_BYTES // 2**20} MiB "
+            "(a 5,000-site instance is under 4 MiB)")])
     digest = hashlib.sha256(raw).hexdigest()
     try:
         text = raw.decode("utf-8-sig")  # a leading byte-order mark (some editors) is dropped

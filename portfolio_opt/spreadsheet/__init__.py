@@ -46,6 +46,14 @@ def read_workbook(path: str | Path) -> LoadedFile:
     except OSError as exc:
         raise InputError([InputIssue(name, "file", "", exc.strerror or str(exc),
                                      "expected an existing, readable workbook")]) from None
+    from ..input_limits import check_workbook_size
+
+    too_large = check_workbook_size(raw)
+    if too_large:
+        raise InputError([InputIssue(name, "file", "", too_large,
+                                     "expected an instance workbook of at most 64 MiB, "
+                                     "256 MiB unzipped (a 5,000-site instance is far "
+                                     "smaller)")])
     try:
         wb = workbook_from_bytes(raw, data_only=False)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
