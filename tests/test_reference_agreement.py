@@ -397,6 +397,124 @@ def test_small_random(seed: int) -> None:
     assert_agree(portfolio_opt.solve(inst), ref_status, ref_npv, f"small random seed {seed}")
 
 
+def _small_instance_v2(seed: int) -> dict[str, Any]:
+    """A small random v1 instance with every field of v2 parts A and D drawn on top.
+
+    Every instance has a contract tail (or terminal_value written out as none) and debt
+    with all four fields; every contract has an energy-recovery tariff (a number or a
+    series), a tenant contribution with its period, a group (or none) and an allocation.
+    Terms run up to three periods past the horizon so that tails matter; committed
+    contracts never share a group (that is an input error).
+    """
+    data = _small_instance(seed)
+    rng = random.Random(100_000 + seed)
+    T = data["horizon"]["periods"]
+    # Mostly a positive discount rate, so that cheap debt adds value; fewer committed
+    # contracts and richer leases than v1's draw, so that halls (and loans) are built.
+    r = data["horizon"]["discount_rate"] = rng.choice([0.0, 0.05, 0.1, 0.1])
+    for site in data["sites"]:
+        if "ai" in site and rng.random() < 0.5:
+            site["ai"]["capex_usd_per_it_mw"] = round(site["ai"]["capex_usd_per_it_mw"] / 3, -3)
+        if "ai" in site and "grid" not in site and rng.random() < 0.7:
+            site["grid"] = {"capacity_mw": site["capacity_mw"],
+                            "price_usd_per_mwh": round(rng.uniform(20, 60), 1)}
+    if rng.random() < 0.5:
+        data["limits"]["capex_budget_usd_per_period"] = round(rng.uniform(2e6, 30e6), -3)
+    # A build-out that usually pays: a site without halls and a lease that wants it.
+    block = rng.choice([2.5, 5.0])
+    data["sites"].append({
+        "id": "hub", "capacity_mw": 40.0,
+        "grid": {"capacity_mw": 40.0, "price_usd_per_mwh": round(rng.uniform(20, 60), 1)},
+        "ai": {"max_it_mw": block * rng.randint(1, 3), "block_it_mw": block,
+               "capex_usd_per_it_mw": round(rng.uniform(1e6, 4e6), -3),
+               "fixed_capex_usd": rng.choice([0.0, 2e6]),
+               "lead_time_periods": rng.randint(0, 1), "pue": 1.2}})
+    data["contracts"].append({
+        "id": "build", "tenant": "t4", "it_mw": {"min": 0.0, "max": block * 2},
+        "rate_usd_per_kw_month": round(rng.uniform(150, 300), 1),
+        "start_period": rng.randint(1, min(2, T)), "term_periods": T,
+        "eligible": {"sites": ["hub"]}})
+
+    def series(lo: float, hi: float) -> float | list[float]:
+        if rng.random() < 0.5:
+            return round(rng.uniform(lo, hi), 1)
+        return [round(rng.uniform(lo, hi), 1) for _ in range(T)]
+
+    if rng.random() < 0.8:
+        data["horizon"]["terminal_value"] = "contract_tail"
+        data["horizon"]["tail_energy_price_usd_per_mwh"] = round(rng.uniform(10, 90), 1)
+    else:
+        data["horizon"]["terminal_value"] = "none"
+    committed_groups: set[str] = set()
+    for c in data["contracts"]:
+        c["committed"] = c.get("committed", False) and rng.random() < 0.4
+        c["rate_usd_per_kw_month"] = round(c["rate_usd_per_kw_month"] * 1.5, 1)
+        c["term_periods"] = rng.randint(1, T + 3)
+        c["energy_recovery_usd_per_mwh"] = rng.choice([0.0, series(0, 80)])
+        c["tenant_capex_usd_per_it_mw"] = rng.choice([0.0, round(rng.uniform(1e5, 4e6), -3)])
+        c["tenant_capex_period"] = rng.randint(1, T)
+        group = rng.choice([None, "g1", "g2"])
+        if group is not None and c["committed"]:
+            group = None if group in committed_groups else group
+            if group is not None:
+                committed_groups.add(group)
+        c["group"] = group
+        c["allocation"] = rng.choice(["flexible", "fixed"])
+    debt: dict[str, Any] = {
+        "max_loan_to_cost": round(rng.uniform(0, 0.9), 2),
+        "interest_rate": rng.choice([0.0, max(r - 0.03, 0.0), r, r + 0.04]),
+        "tenor_years": rng.randint(1, 8),
+    }
+    if rng.random() < 0.5:
+        debt["max_total_usd"] = round(rng.uniform(1e6, 40e6), -3)
+    data["finance"] = {"debt": debt}
+    data["name"] = f"small-v2-{seed}"
+    return data
+
+
+def _agree_v2(seed: int) -> None:
+    data = _small_instance_v2(seed)
+    inst = validate_data(data, f"small v2 seed {seed}")
+    ref = reference_solve(inst.model_dump(by_alias=True))
+    if ref.status == "optimal":
+        assert_reported_identity(ref, f"small v2 seed {seed}")
+    result = portfolio_opt.solve(inst)
+    assert_agree(result, ref.status, ref.npv_usd, f"small v2 seed {seed}")
+    if ref.status == "optimal":
+        assert_product_identity(result, f"small v2 seed {seed}")
+
+
+def test_small_v2_uses_every_field() -> None:
+    """Over the seeds below, every v2 A and D field takes a non-default value."""
+    seen: set[str] = set()
+    for seed in V2_SEEDS:
+        data = _small_instance_v2(seed)
+        if data["horizon"]["terminal_value"] == "contract_tail":
+            seen |= {"terminal_value", "tail_energy_price_usd_per_mwh"}
+        seen |= {f"debt.{k}" for k in data["finance"]["debt"]}
+        for c in data["contracts"]:
+            seen |= {k for k in ("energy_recovery_usd_per_mwh", "tenant_capex_usd_per_it_mw",
+                                 "group") if c[k]}
+            if c["allocation"] == "fixed":
+                seen.add("allocation")
+            if c["tenant_capex_usd_per_it_mw"] and c["tenant_capex_period"] != c[
+                    "start_period"]:
+                seen.add("tenant_capex_period")
+    assert seen == {
+        "terminal_value", "tail_energy_price_usd_per_mwh", "energy_recovery_usd_per_mwh",
+        "tenant_capex_usd_per_it_mw", "tenant_capex_period", "group", "allocation",
+        "debt.max_loan_to_cost", "debt.interest_rate", "debt.tenor_years",
+        "debt.max_total_usd"}
+
+
+V2_SEEDS = list(range(30))
+
+
+@pytest.mark.parametrize("seed", V2_SEEDS)
+def test_small_random_v2(seed: int) -> None:
+    _agree_v2(seed)
+
+
 # --------------------------------------------------------------------------------------
 # The product next to other HiGHS users in one process
 # --------------------------------------------------------------------------------------
