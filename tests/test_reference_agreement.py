@@ -114,6 +114,7 @@ EXPECTED: dict[str, float | None] = {
     "debt_only_funding.yaml": 14e6 - 6e6 * (2 * _annuity(0.05, 2) - 1),
     "debt_high_rate_slack.yaml": -10e6 + 12e6 / 1.05 + 12e6 / 1.05**2,
     "debt_two_year_periods.yaml": _debt_two_year_periods(),
+    "debt_negative_equity.yaml": _debt_low_rate() + 10e6,
 }
 
 
@@ -194,12 +195,21 @@ V2_TOTALS: dict[str, dict[str, float]] = {
         "debt_principal_usd": 5e6,
         "debt_after_horizon_usd": 5e6 * _annuity(0.05, 4) * (1.1**-3 + 1.1**-4)},
     "debt_only_funding.yaml": {"debt_principal_usd": 6e6, "debt_after_horizon_usd": 0.0},
+    "debt_negative_equity.yaml": {
+        "debt_principal_usd": 5e6,
+        "debt_after_horizon_usd": 5e6 * _annuity(0.05, 4) * (1.1**-3 + 1.1**-4)},
     "debt_high_rate_slack.yaml": {"debt_principal_usd": 0.0,
                                   "debt_after_horizon_usd": 0.0},
     "debt_two_year_periods.yaml": {
         "debt_principal_usd": 5e6,
         "debt_after_horizon_usd": 5e6 * _annuity(0.03, 5) * sum(1.06**-y for y in (5, 6, 7))},
 }
+
+
+# cashflows.csv columns compared period by period where the optimal plan is unique (in
+# debt_equal_rate.yaml any loan up to the limit is optimal, so its debt columns are not).
+V2_COLUMNS = ["energy_recovery", "tenant_capex", "debt_drawn", "debt_service", "net",
+              "discounted"]
 
 
 @pytest.mark.parametrize("name", V2_FILES)
@@ -210,6 +220,16 @@ def test_v2_reported_parts(name: str) -> None:
         assert getattr(ref, key) == pytest.approx(value, rel=1e-9, abs=1e-3), (name, key)
         assert result.summary()[key] == pytest.approx(value, rel=1e-7, abs=1e-2), (name, key)
     assert_product_identity(result, name)
+    if name != "debt_equal_rate.yaml":
+        flows = result.cashflows.set_index("period")
+        for row in ref.periods:
+            for column in V2_COLUMNS:
+                assert flows.loc[row["period"], column] == pytest.approx(
+                    row[column], rel=1e-7, abs=1e-2), (name, row["period"], column)
+    # contracts.csv tail_value_usd: the contract's part of TV
+    tails = result.contracts.set_index("contract")["tail_value_usd"]
+    for contract, value in ref.tail_by_contract.items():
+        assert tails[contract] == pytest.approx(value, rel=1e-7, abs=1e-2), (name, contract)
 
 
 def _without(*path: str | int) -> Any:
