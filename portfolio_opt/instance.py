@@ -149,12 +149,37 @@ def _strict_bool(value: Any) -> bool:
     return value
 
 
-def _identifier(value: Any) -> str:
+# Spreadsheets run a cell that begins with one of these as a formula (CSV injection), and
+# ids reach every CSV and workbook written; so an id may not begin with one.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# The prefix suggested for a renamed id, by the field holding it.
+_SAFE_PREFIX = {"tenant": "tenant", "group": "group", "from_": "site",
+                "to": "site", "site": "site", "sites": "site"}
+
+
+def formula_safe_hint(value: str, prefix: str = "id") -> str:
+    """Why ``value`` may not be an id, with a safe spelling of it (for "expected ...")."""
+    safe = value.lstrip("\t\r ")  # a leading tab or CR is usually stray whitespace
+    if not safe or safe.startswith(FORMULA_STARTS):
+        safe = f"{prefix}_{safe}"
+    shown = safe if len(safe) <= 20 else safe[:20] + "..."
+    return ("expected an id that does not begin with = + - @, tab or CR, which spreadsheets "
+            f"execute as formulas; rename it, e.g. '{shown}'")
+
+
+def _identifier(value: Any, info: ValidationInfo) -> str:
     if not isinstance(value, str):
         hint = " (quote ids that look like numbers)" if isinstance(value, (int, float)) else ""
         raise ValueError(f"expected a non-empty string, not {_kind(value)}{hint}")
     if value == "":
         raise ValueError("expected a non-empty string, not an empty one")
+    if value.startswith(FORMULA_STARTS):
+        name = info.field_name or ""
+        title = str(info.config.get("title", "")).lower() if info.config else ""
+        # id and name take the entity's own word: site_, contract_, instance_, batch_.
+        own = title.removesuffix("file") if name in ("id", "name") else ""
+        prefix = _SAFE_PREFIX.get(name) or own or "id"
+        raise ValueError(formula_safe_hint(value, prefix))
     return value
 
 

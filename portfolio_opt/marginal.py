@@ -136,11 +136,11 @@ def _per_period(sl: _Slopes, kind: str, entity: str, unit: str, limit: Any,
         value, binding = slope(t)
         lim = limit(t) if callable(limit) else limit
         rows.append(_Row(kind, entity, direction, t, value, unit, binding, lim,
-                         f"+1 {unit} of {what} in period {t} only", sl.take()))
+                         f"1 more {unit} of {what} in period {t} only", sl.take()))
     lim = limit(periods[-1]) if callable(limit) else limit
     yield from rows
     yield _Row(kind, entity, direction, None, sum(r.value for r in rows), unit,
-               any(r.binding for r in rows), lim, f"+1 {unit} of {what} in every period",
+               any(r.binding for r in rows), lim, f"1 more {unit} of {what} in every period",
                _merge(rows))
 
 
@@ -212,7 +212,7 @@ def _link_rows(d: ModelData, sl: _Slopes) -> Iterator[_Row]:
     for link, totals in by_link.items():
         yield _Row("link_capacity", link, "", None, sum(r.value for r in totals), "MW",
                    any(r.binding for r in totals), totals[0].limit,
-                   "+1 MW of capacity_mw in every period, every direction of the link",
+                   "1 more MW of capacity_mw in every period, every direction of the link",
                    _merge(totals))
 
 
@@ -221,14 +221,14 @@ def _budget_rows(d: ModelData, sl: _Slopes) -> Iterator[_Row]:
     if lim.capex_budget_usd is not None:
         value, binding = sl.row("capex_budget", None)
         yield _Row("capex_budget", "limits", "", None, value, "USD", binding,
-                   lim.capex_budget_usd, "+1 USD of limits.capex_budget_usd (NPV USD per USD)",
+                   lim.capex_budget_usd, "1 more USD of limits.capex_budget_usd (NPV USD per USD)",
                    sl.take())
     if lim.capex_budget_usd_per_period is not None:
         budgets = d.instance.series(lim.capex_budget_usd_per_period)
         for t, limit in zip(d.periods, budgets, strict=True):
             value, binding = sl.row("capex_budget_period", t)
             yield _Row("capex_budget_period", "limits", "", t, value, "USD", binding, limit,
-                       f"+1 USD of limits.capex_budget_usd_per_period in period {t}",
+                       f"1 more USD of limits.capex_budget_usd_per_period in period {t}",
                        sl.take())
 
 
@@ -254,7 +254,7 @@ def _contract_rows(d: ModelData, m: Any, sl: _Slopes) -> Iterator[_Row]:
         held = "" if accepted else "; the plan does not accept it (held fixed): 0"
         yield _Row("contract_it_mw_max", c, "", None, value * MONEY_SCALE, "IT MW",
                    binding and bool(accepted), con.it_mw.max,
-                   f"+1 IT MW of it_mw.max ({state}){held}", sl.take())
+                   f"1 more IT MW of it_mw.max ({state}){held}", sl.take())
         value, binding = sl.row("contract_min", c, -accepted)
         for s in d.eligible[c]:
             for t in d.active[c] if c in uses else ():
@@ -262,7 +262,7 @@ def _contract_rows(d: ModelData, m: Any, sl: _Slopes) -> Iterator[_Row]:
                 value, binding = value + f, binding or at
         yield _Row("contract_it_mw_min", c, "", None, value * MONEY_SCALE, "IT MW",
                    binding and bool(accepted), con.it_mw.min,
-                   f"+1 IT MW of it_mw.min ({state}){held}", sl.take())
+                   f"1 more IT MW of it_mw.min ({state}){held}", sl.take())
 
 
 def _hall_rows(d: ModelData, m: Any, sl: _Slopes) -> Iterator[_Row]:

@@ -133,3 +133,230 @@ def test_an_xlsx_zip_bomb_is_refused_before_it_is_inflated(tmp_path):
     assert path.stat().st_size < 2**20  # 300 MiB of XML in well under 1 MiB
     err = clean_exit_2(run("validate", path, cwd=tmp_path))
     assert "bomb.xlsx: file: got '314,572,807 bytes once unzipped" in err
+
+
+# --- 2. ids that a spreadsheet would execute ----------------------------------------------
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+HYPERLINK = '=HYPERLINK("http://x","y")'
+
+# Every id-like field holds an id that contains, but does not begin with, = + - @.
+EDGE = """\
+name: "q=1 portfolio"
+horizon: {periods: 2, discount_rate: 0.05}
+market: {hashprice_usd_per_ph_day: [40, 35]}
+sites:
+  - id: "mine=1"
+    capacity_mw: 50
+    grid: {capacity_mw: 30, price_usd_per_mwh: 40}
+    btc: {fleet_mw: 30, efficiency_j_per_th: 20, pue: 1.1}
+    ai: {max_it_mw: 20, existing_it_mw: 10, block_it_mw: 10, capex_usd_per_it_mw: 1000000,
+         lead_time_periods: 0, pue: 1.2}
+  - id: "north-2"
+    capacity_mw: 40
+    grid: {capacity_mw: 20, price_usd_per_mwh: 45}
+    btc: {fleet_mw: 10, efficiency_j_per_th: 22}
+    ai: {max_it_mw: 20, block_it_mw: 10, capex_usd_per_it_mw: 1000000, lead_time_periods: 0}
+sources:
+  - {id: "solar+wind", capacity_mw: 20, price_usd_per_mwh: 20}
+links:
+  - {id: "line@1", from: "solar+wind", to: "mine=1", kind: power, capacity_mw: 20, loss: 0.02}
+  - {id: "fiber=a", from: "mine=1", to: "north-2", kind: fiber, latency_ms: 3}
+  - {from: "solar+wind", to: "north-2", kind: power, capacity_mw: 10}
+contracts:
+  - {id: "lease+1", tenant: "acme@cloud", group: "g=1", it_mw: {min: 5, max: 20},
+     rate_usd_per_kw_month: 120, start_period: 1, term_periods: 2,
+     eligible: {sites: ["mine=1"]}, committed: true}
+  - {id: "lease-2", tenant: "beta-co", it_mw: {min: 5, max: 10}, rate_usd_per_kw_month: 110,
+     start_period: 1, term_periods: 2, max_sites: 2,
+     eligible: {near: {site: "mine=1", max_latency_ms: 5}}}
+"""
+
+
+def edge_document() -> dict:
+    from ruamel.yaml import YAML
+
+    return YAML(typ="safe", pure=True).load(EDGE)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def csv_text_cells(path: Path) -> list[str]:
+    """Every cell of a CSV file that a spreadsheet reads as text (not as a number)."""
+    import csv
+
+    with path.open(newline="", encoding="utf-8") as fh:
+        return [c for row in csv.reader(fh) for c in row if c and not _is_number(c)]
+
+
+def xlsx_text_cells(path: Path) -> tuple[list[str], list[str]]:
+    """The text cells of every sheet, and the coordinates of any formula cell."""
+    from openpyxl import load_workbook
+
+    wb = load_workbook(path)
+    texts, formulas = [], []
+    for ws in wb.worksheets:
+        for row in ws.iter_rows():
+            for cell in row:
+                if cell.data_type == "f":
+                    formulas.append(f"{ws.title}!{cell.coordinate}")
+                elif isinstance(cell.value, str):
+                    texts.append(cell.value)
+    return texts, formulas
+
+
+def starting_like_a_formula(cells: list[str]) -> list[str]:
+    return [c for c in cells if c.startswith(FORMULA_STARTS)]
+
+
+@pytest.fixture(scope="module")
+def edge_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The edge instance solved with every output: CSV and xlsx tables, duals, report."""
+    d = tmp_path_factory.mktemp("edge")
+    (d / "edge.yaml").write_text(EDGE, encoding="utf-8")
+    for out, extra in (("csv", []), ("xlsx", ["--format", "xlsx"])):
+        proc = run("solve", "edge.yaml", "--out", out, "--duals", "--report", *extra, cwd=d)
+        assert proc.returncode == 0, proc.stderr
+    return d
+
+
+def test_ids_containing_formula_characters_are_valid_and_reach_the_csv_files(edge_runs):
+    csv_dir = edge_runs / "csv"
+    files = sorted(p.name for p in csv_dir.glob("*.csv"))
+    assert files == ["cashflows.csv", "contract_site_periods.csv", "contracts.csv",
+                     "flows.csv", "marginal_values.csv", "site_periods.csv"]
+    cells = {p.name: csv_text_cells(p) for p in csv_dir.glob("*.csv")}
+    # The edge ids are written verbatim (the rule refuses only a leading character).
+    assert {"mine=1", "north-2"} <= set(cells["site_periods.csv"])
+    assert {"lease+1", "acme@cloud", "lease-2", "beta-co"} <= set(cells["contracts.csv"])
+    assert {"line@1", "solar+wind", "solar+wind-north-2"} <= set(cells["flows.csv"])
+    for name, texts in cells.items():
+        assert starting_like_a_formula(texts) == [], name
+
+
+def test_no_cell_of_the_results_workbook_is_or_looks_like_a_formula(edge_runs):
+    texts, formulas = xlsx_text_cells(edge_runs / "xlsx" / "results.xlsx")
+    assert formulas == []
+    assert {"mine=1", "lease+1", "acme@cloud", "line@1"} <= set(texts)
+    assert starting_like_a_formula(texts) == []
+    # marginal_values.csv is written beside the workbook; its notes too.
+    assert starting_like_a_formula(csv_text_cells(edge_runs / "xlsx" / "marginal_values.csv")) \
+        == []
+
+
+def test_a_formula_profile_path_stays_text_in_the_results_workbook(tmp_path):
+    """The summary sheet repeats --solver-profile as given: free text, written as text."""
+    (tmp_path / "edge.yaml").write_text(EDGE, encoding="utf-8")
+    (tmp_path / "=p.yaml").write_text((ROOT / "solvers" / "default.yaml").read_text())
+    proc = run("solve", "edge.yaml", "--solver-profile", "=p.yaml", "--out", "o",
+               "--format", "xlsx", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    texts, formulas = xlsx_text_cells(tmp_path / "o" / "results.xlsx")
+    assert formulas == []  # before: summary!B<row> was the formula =p.yaml
+    assert "=p.yaml" in texts  # kept, as a text cell
+
+
+def test_batch_and_breakeven_tables_hold_no_formula_text(edge_runs):
+    import pandas as pd
+
+    batch = edge_runs / "batch.yaml"
+    batch.write_text("base: edge.yaml\nmethod: oat\nname: edge-batch\nparameters:\n"
+                     "  - {path: 'sites[mine=1].grid.price_usd_per_mwh', scale: [0.5, 1.5],"
+                     " levels: 2}\n", encoding="utf-8")
+    proc = run("sweep", batch, "--out", "store", "--workers", 1, "--quiet", cwd=edge_runs)
+    assert proc.returncode == 0, proc.stderr
+    proc = run("breakeven", "edge.yaml", "--param", "sites[mine=1].grid.price_usd_per_mwh",
+               "--range", 10, 80, "--grid", 3, "--no-verify", "--out", "be", cwd=edge_runs)
+    assert proc.returncode == 0, proc.stderr
+    csvs = sorted((edge_runs / "store").rglob("*.csv")) + sorted((edge_runs / "be").glob("*.csv"))
+    assert {p.name for p in csvs} >= {"tornado.csv", "breakevens.csv", "breakeven_scan.csv"}
+    for p in csvs:
+        assert starting_like_a_formula(csv_text_cells(p)) == [], p
+    for p in sorted((edge_runs / "store").glob("*.parquet")):
+        df = pd.read_parquet(p)
+        texts = [v for c in df.columns for v in df[c] if isinstance(v, str)]
+        texts += [str(c) for c in df.columns]
+        assert starting_like_a_formula(texts) == [], p
+
+
+@pytest.mark.parametrize("start", FORMULA_STARTS)
+def test_every_id_field_refuses_each_formula_start(start):
+    from portfolio_opt import InputError
+    from portfolio_opt.validate import validate_data
+
+    bad = start + "x"
+    doc = edge_document()
+    doc["name"] = bad
+    doc["sites"][0]["id"] = bad
+    doc["sources"][0]["id"] = bad + "s"
+    doc["links"][0]["id"] = bad + "l"
+    doc["links"][1]["from"] = bad + "f"
+    doc["links"][1]["to"] = bad + "t"
+    c1, c2 = doc["contracts"]
+    c1.update(id=bad + "c", tenant=bad + "t", group=bad + "g", eligible={"sites": [bad + "e"]})
+    c2["eligible"]["near"]["site"] = bad + "n"
+    with pytest.raises(InputError) as info:
+        validate_data(doc, "edge.yaml")
+    refused = {(i.field, i.value) for i in info.value.issues
+               if "spreadsheets execute as formulas" in i.expected}
+    assert refused == {("name", bad), ("id", bad), ("id", bad + "s"), ("id", bad + "l"),
+                       ("from", bad + "f"), ("to", bad + "t"), ("id", bad + "c"),
+                       ("tenant", bad + "t"), ("group", bad + "g"),
+                       ("eligible.sites[0]", bad + "e"), ("eligible.near.site", bad + "n")}
+
+
+def test_a_hyperlink_site_is_refused_by_validate_and_solve_and_nothing_is_written(tmp_path):
+    path = tmp_path / "hyp.yaml"
+    path.write_text(EDGE.replace('"mine=1"', "'" + HYPERLINK + "'"), encoding="utf-8")
+    err = clean_exit_2(run("validate", path, cwd=tmp_path))
+    assert ("hyp.yaml: site '=HYPERLINK(\"http://x\",\"y\")', field 'id': got "
+            "'=HYPERLINK(\"http://x\",\"y\")'; expected an id that does not begin with "
+            "= + - @, tab or CR, which spreadsheets execute as formulas; rename it, e.g. "
+            "'site_=HYPERLINK(\"htt...'") in err
+    err = clean_exit_2(run("solve", path, "--out", tmp_path / "out", "--duals", "--report",
+                           cwd=tmp_path))
+    assert "field 'id'" in err and "spreadsheets execute as formulas" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hyp.yaml"]
+
+
+def test_a_leading_tab_is_refused_and_the_suggestion_drops_it(tmp_path):
+    path = tmp_path / "tab.yaml"
+    path.write_text(EDGE.replace('"north-2"', '"\\tnorth-2"'), encoding="utf-8")
+    err = clean_exit_2(run("validate", path, cwd=tmp_path))
+    assert "got '\\tnorth-2'" in err and "rename it, e.g. 'north-2'" in err
+
+
+def test_a_formula_id_typed_as_text_in_a_workbook_is_refused_at_its_cell(tmp_path):
+    from openpyxl import load_workbook
+
+    from portfolio_opt.spreadsheet import convert
+
+    (tmp_path / "edge.yaml").write_text(EDGE, encoding="utf-8")
+    book = convert(tmp_path / "edge.yaml", tmp_path / "edge.xlsx")
+    wb = load_workbook(book)
+    ws = wb["sources"]
+    header = [c.value for c in ws[1]]
+    cell = ws.cell(row=2, column=header.index("id") + 1)
+    assert cell.value == "solar+wind"
+    cell.value = "@SUM(1)"
+    cell.data_type = "s"  # typed as text, as a spreadsheet keeps '@SUM(1)
+    wb.save(book)
+    err = clean_exit_2(run("validate", book, cwd=tmp_path))
+    assert f"edge.xlsx: sheet 'sources', row 2, column {cell.column_letter}" in err
+    assert "'@SUM(1)'" in err and "spreadsheets execute as formulas" in err
+
+
+def test_a_formula_batch_name_is_refused(tmp_path):
+    batch = tmp_path / "b.yaml"
+    batch.write_text(f"base: {TUTORIAL}\nname: '+cmd'\nmethod: oat\nparameters:\n"
+                     "  - {path: market.hashprice_usd_per_ph_day, scale: [0.5, 1.5]}\n",
+                     encoding="utf-8")
+    err = clean_exit_2(run("sweep", batch, "--out", tmp_path / "store", cwd=tmp_path))
+    assert "b.yaml: batch, field 'name': got '+cmd'" in err and "e.g. 'batch_+cmd'" in err
+    assert not (tmp_path / "store").exists()

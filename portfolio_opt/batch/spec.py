@@ -19,7 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import MISSING, InputError, InputIssue
-from ..instance import Instance
+from ..instance import Id, Instance
 from .paths import Kind, parse_path, resolve
 
 __all__ = ["METHODS", "SAMPLED", "Batch", "BatchFile", "Parameter", "ParameterSpec",
@@ -51,7 +51,7 @@ class BatchFile(_Strict):
     parameters: list[ParameterSpec] = Field(min_length=1)
     samples: int | None = None
     seed: int = 0
-    name: str | None = None
+    name: Id | None = None  # an id's rule: a label that may reach a spreadsheet
     solver_profile: str = "default"
     time_limit: float | None = Field(default=None, gt=0)
     mip_gap: float | None = Field(default=None, ge=0)
@@ -152,10 +152,13 @@ def _translate(err: Any, data: dict[str, Any], source: str) -> InputIssue:
             names.append(str(x))
     kind = err["type"]
     keys = ", ".join(model.model_fields)
-    said = err["msg"].lower().removeprefix("input should be ")
-    expected = _EXPECTED.get(kind, "expected " + said)
+    msg = err["msg"]
+    said = (msg.removeprefix("Value error, ").removeprefix("expected ")
+            if kind == "value_error" else msg.lower().removeprefix("input should be "))
+    # Only the fixed texts are templates: a message quoting the input may hold braces.
+    expected = _EXPECTED[kind].format(keys=keys) if kind in _EXPECTED else "expected " + said
     value = MISSING if kind == "missing" else err.get("input")
-    return InputIssue(source, entity, ".".join(names), value, expected.format(keys=keys))
+    return InputIssue(source, entity, ".".join(names), value, expected)
 
 
 def _parse(data: Any, source: str) -> BatchFile:

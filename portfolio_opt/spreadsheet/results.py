@@ -17,6 +17,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 
+from ..instance import FORMULA_STARTS
 from .writer import exact_numbers
 
 __all__ = ["RESULTS_WORKBOOK", "read_results_workbook", "write_results_workbook"]
@@ -33,6 +34,20 @@ def _plain(value: Any) -> Any:
         return None  # NaN, pd.NA, NaT: an empty cell
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
         value = value.item()
+    return value
+
+
+def _text_cell(ws: Any, value: Any) -> Any:
+    """A string openpyxl would store as a formula (it begins with =) kept as text.
+
+    Ids cannot begin so (they are refused at validation), but the summary holds free text
+    such as the instance's path as given; a results workbook never carries a formula.
+    """
+    value = _plain(value)
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        cell = WriteOnlyCell(ws, value=value)
+        cell.data_type = "s"
+        return cell
     return value
 
 
@@ -54,7 +69,7 @@ def write_results_workbook(result: Any, path: str | Path) -> Path:
     ws = wb.create_sheet(SUMMARY_SHEET)
     header(ws, ["field", "value"])
     for key, value in result.summary().items():
-        ws.append([key, _plain(value)])
+        ws.append([key, _text_cell(ws, value)])
     tables = dict(result.tables())
     marginal = getattr(result, "marginal_values", None)  # docs/marginal_values.md
     if marginal is not None:
@@ -63,7 +78,7 @@ def write_results_workbook(result: Any, path: str | Path) -> Path:
         ws = wb.create_sheet(name[:31])
         header(ws, [str(c) for c in df.columns])
         for row in df.itertuples(index=False, name=None):
-            ws.append([_plain(v) for v in row])
+            ws.append([_text_cell(ws, v) for v in row])
     tmp = out.with_name(f".{out.name}.tmp")
     with exact_numbers():
         wb.save(tmp)
