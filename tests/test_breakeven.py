@@ -193,6 +193,9 @@ def test_re_solves_after_an_infeasible_value_are_still_proven_optimal() -> None:
     re-solve stopped at its first plan.)
     """
     inst = portfolio_opt.load_instance(ROOT / "instances" / "us_portfolio.yaml")
+    # Loans and the tenant-funded offer would fund what the zero budget cannot.
+    inst.finance = None
+    inst.contracts = [c for c in inst.contracts if c.tenant_capex_usd_per_it_mw == 0]
     res = run_breakeven(inst, BUDGET, 0.0, 1.5e9, grid=2, verify=False)
     at = res.scan.drop_duplicates("value").set_index("value")
     assert at.loc[0.0, "status"] == "infeasible"

@@ -197,5 +197,15 @@ def test_us_portfolio_shape() -> None:
     inst = load_instance(INSTANCES / "us_portfolio.yaml")
     assert 18 <= len(inst.sites) <= 22
     assert inst.horizon.periods == 12
-    assert 6 <= len(inst.contracts) <= 10
+    assert 6 <= len(inst.contracts) <= 12
     assert inst.limits.max_tenant_share == 0.6
+    # deals as signed (spec v2 A): power passed through, full terms, one offer two ways
+    assert inst.horizon.terminal_value == "contract_tail"
+    assert all(c.allocation == "fixed" for c in inst.contracts)
+    groups = [c.group for c in inst.contracts if c.group is not None]
+    assert groups.count("dfw-offer") == 2
+    rockdale = next(s for s in inst.sites if s.id == "tx-rockdale")
+    anchor = next(c for c in inst.contracts if c.id == "rockdale-anchor")
+    assert rockdale.grid is not None
+    assert anchor.energy_recovery_usd_per_mwh == rockdale.grid.price_usd_per_mwh
+    assert inst.finance is not None and inst.finance.debt.interest_rate == 0.075

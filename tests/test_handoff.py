@@ -49,7 +49,10 @@ def test_direct_and_persistent_hand_off_agree(source: str) -> None:
         assert d.objective_npv_usd == pytest.approx(2 * (500 * 50 * 365 - 10 * 8760 * 30))
         assert d.mip_gap is None and p.mip_gap is None
     # Plans need not be unique, so compare what must agree: each path's own tables add up
-    # to its NPV, and both report the same sites and periods.
+    # to its NPV (with the contract tail and the debt paid after the horizon, spec v2),
+    # and both report the same sites and periods.
     for r in (d, p):
-        assert r.cashflows["discounted"].sum() == pytest.approx(r.objective_npv_usd)
+        total = (r.cashflows["discounted"].sum() + r.totals["terminal_value_usd"]
+                 - r.totals["debt_after_horizon_usd"])
+        assert total == pytest.approx(r.objective_npv_usd)
     assert d.site_periods[["site", "period"]].equals(p.site_periods[["site", "period"]])

@@ -107,8 +107,27 @@ def _mesh() -> dict[str, Any]:
     }
 
 
+def _mesh_v2() -> dict[str, Any]:
+    """The mesh with every field of spec v2 parts A and D: recovery tariffs, a tenant-funded
+    structure in a group with its operator-funded twin, a fixed allocation, the contract
+    tail and project debt."""
+    d = _mesh()
+    d["horizon"].update(terminal_value="contract_tail", tail_energy_price_usd_per_mwh=35)
+    big, lab, cheap = d["contracts"][1], d["contracts"][2], d["contracts"][3]
+    big.update(energy_recovery_usd_per_mwh=[0, 30, 32, 34], allocation="fixed")
+    lab.update(tenant_capex_usd_per_it_mw=2_000_000, tenant_capex_period=2, group="lab-offer",
+               energy_recovery_usd_per_mwh=25)
+    d["contracts"].append({**lab, "id": "lab-op", "rate_usd_per_kw_month": 150,
+                           "tenant_capex_usd_per_it_mw": 0, "group": "lab-offer"})
+    cheap.update(term_periods=3)
+    d["finance"] = {"debt": {"max_loan_to_cost": 0.6, "interest_rate": 0.06,
+                             "tenor_years": 3, "max_total_usd": 30_000_000}}
+    return d
+
+
 def _cases() -> list[Any]:
-    cases: list[Any] = [pytest.param(("dict", _mesh()), id="mesh")]
+    cases: list[Any] = [pytest.param(("dict", _mesh()), id="mesh"),
+                        pytest.param(("dict", _mesh_v2()), id="mesh-v2")]
     for name in ("tutorial", "us_portfolio"):
         path = ROOT / "instances" / f"{name}.yaml"
         if path.exists():
@@ -146,9 +165,14 @@ class Spec:
             self.links.append(full)
         self.contracts: dict[str, dict[str, Any]] = {}
         for c in raw.get("contracts") or []:
-            full = {"escalator": 0.0, "max_sites": 1, "committed": False, **c}
+            full = {"escalator": 0.0, "max_sites": 1, "committed": False,
+                    "energy_recovery_usd_per_mwh": 0.0, "tenant_capex_usd_per_it_mw": 0.0,
+                    "tenant_capex_period": c["start_period"], **c}
             self.contracts[c["id"]] = full
         self.limits = raw.get("limits") or {}
+        self.tail = h.get("terminal_value") == "contract_tail"
+        self.tail_price = float(h.get("tail_energy_price_usd_per_mwh") or 0.0)
+        self.debt = (raw.get("finance") or {}).get("debt")
 
     def series(self, value: Any) -> dict[int, float]:
         if isinstance(value, list):
@@ -406,7 +430,10 @@ def test_site_ai_use_is_the_sum_of_contract_service(solved):
 def test_limits(solved):
     spec, res = solved
     lim = spec.limits
-    capex = dict(zip(res.cashflows["period"], res.cashflows["capex"], strict=True))
+    cf = res.cashflows
+    # the budgets bound equity: capex net of tenant contributions and loans (spec v2)
+    equity = cf["capex"] - cf["tenant_capex"] - cf["debt_drawn"]
+    capex = dict(zip(cf["period"], equity, strict=True))
     if lim.get("capex_budget_usd") is not None:
         assert sum(capex.values()) <= lim["capex_budget_usd"] + 1e-6 * lim["capex_budget_usd"] + 1
     if lim.get("capex_budget_usd_per_period") is not None:
@@ -444,9 +471,12 @@ def test_cashflows_recomputed_from_the_tables(solved):
                     w["capex"] += exp["capex_usd_per_mw"] * row.btc_bought_mw
             if ai:
                 w["opex"] += spec.ypp * ai["opex_usd_per_it_mw_year"] * row.ai_available_it_mw
-                w["capex"] += ai["capex_usd_per_it_mw"] * ai["block_it_mw"] * row.halls_started
+                hall = ai["capex_usd_per_it_mw"] * ai["block_it_mw"] * row.halls_started
+                w["capex"] += hall
+                w["ai_capex"] += hall
                 if row.halls_started > 0 and not first_paid and ai["existing_it_mw"] == 0:
                     w["capex"] += ai["fixed_capex_usd"]
+                    w["ai_capex"] += ai["fixed_capex_usd"]
                     first_paid = True
             if price is not None:
                 w["energy_cost"] += hours * price[t] * row.grid_import_mw
@@ -461,20 +491,77 @@ def test_cashflows_recomputed_from_the_tables(solved):
         want[t]["ai_revenue"] += rev
         lease_npv[str(r.contract)] += rev * spec.disc_op(t)
 
+    # spec v2 A: energy recovery on served MW, tenant capex on contracted MW, the tail
+    tail = 0.0
+    for r in res.contract_site_periods.itertuples(index=False):
+        c, t, mw = str(r.contract), int(r.period), float(r.it_mw)
+        con, ai = spec.contracts[c], spec.ai(str(r.site))
+        assert ai is not None
+        tariff = spec.series(con["energy_recovery_usd_per_mwh"])
+        want[t]["energy_recovery"] += tariff[t] * ai["pue"] * hours * mw
+        years = math.floor((con["start_period"] - 1 + con["term_periods"] - spec.T[-1])
+                           * spec.ypp + 1e-9)
+        if spec.tail and t == spec.T[-1] and years > 0:
+            for k in range(1, years + 1):
+                v = (con["rate_usd_per_kw_month"] * (1 + con["escalator"])
+                     ** ((t - con["start_period"] + 1) * spec.ypp + k - 1) * 12000
+                     + (tariff[t] - spec.tail_price) * ai["pue"] * 8760
+                     - ai["opex_usd_per_it_mw_year"])
+                tail += mw * v * (1 + spec.r) ** -(t * spec.ypp + k)
+    for r in res.contracts.itertuples(index=False):
+        con = spec.contracts[str(r.contract)]
+        want[con["tenant_capex_period"]]["tenant_capex"] += (
+            con["tenant_capex_usd_per_it_mw"] * float(r.it_mw))
+    # spec v2 D: each loan's level payments, in their periods or after the horizon
+    debt_pv: dict[int, float] = defaultdict(float)
+    after = 0.0
+    drawn = dict(zip(res.cashflows["period"], res.cashflows["debt_drawn"], strict=True))
+    if spec.debt is None:
+        assert all(x == 0 for x in drawn.values())
+    else:
+        i, n = spec.debt["interest_rate"], int(spec.debt["tenor_years"])
+        a = i / (1 - (1 + i) ** -n) if i else 1 / n
+        for t, loan in drawn.items():
+            assert loan <= spec.debt["max_loan_to_cost"] * want[t]["ai_capex"] + 1e-3
+            debt_pv[t] += loan * spec.disc_cap(t)
+            for k in range(1, n + 1):
+                y = (t - 1) * spec.ypp + k
+                pv = a * loan * (1 + spec.r) ** -y
+                holder = [p for p in spec.T if (p - 1) * spec.ypp < y <= p * spec.ypp + 1e-9]
+                if holder:
+                    want[holder[0]]["debt_service"] += a * loan
+                    debt_pv[holder[0]] -= pv
+                else:
+                    after += pv
+        if spec.debt.get("max_total_usd") is not None:
+            assert sum(drawn.values()) <= spec.debt["max_total_usd"] + 1e-3
+
     npv = 0.0
     scale = max(abs(float(x)) for x in res.cashflows[SPEC_CASH[2:]].to_numpy().ravel())
     for row in res.cashflows.itertuples(index=False):
         t, w = int(row.period), want[int(row.period)]
-        for key in ("btc_revenue", "ai_revenue", "energy_cost", "opex", "capex"):
+        for key in ("btc_revenue", "ai_revenue", "energy_cost", "opex", "capex",
+                    "energy_recovery", "tenant_capex", "debt_service"):
             assert money_close(float(getattr(row, key)), w[key], scale), (key, t)
-        operating = w["btc_revenue"] + w["ai_revenue"] - w["energy_cost"] - w["opex"]
-        assert money_close(float(row.net), operating - w["capex"], scale), t
-        disc = operating * spec.disc_op(t) - w["capex"] * spec.disc_cap(t)
+        assert float(row.dr_credit) == 0.0
+        operating = (w["btc_revenue"] + w["ai_revenue"] + w["energy_recovery"]
+                     - w["energy_cost"] - w["opex"])
+        investing = w["capex"] - w["tenant_capex"]
+        debt = float(row.debt_drawn) - w["debt_service"]
+        assert money_close(float(row.net), operating - investing + debt, scale), t
+        disc = operating * spec.disc_op(t) - investing * spec.disc_cap(t) + debt_pv[t]
         assert money_close(float(row.discounted), disc, scale), t
         npv += disc
-    assert money_close(res.objective_npv_usd, npv, scale)
-    assert res.objective_npv_usd == pytest.approx(float(res.cashflows["discounted"].sum()),
-                                                  rel=1e-9, abs=1e-3)
+    s = res.summary()
+    assert money_close(s["terminal_value_usd"], tail, scale)
+    assert money_close(s["debt_after_horizon_usd"], after, scale)
+    assert money_close(s["debt_principal_usd"], sum(drawn.values()), scale)
+    assert money_close(res.objective_npv_usd, npv + tail - after, scale)
+    assert res.objective_npv_usd == pytest.approx(
+        float(res.cashflows["discounted"].sum()) + s["terminal_value_usd"]
+        - s["debt_after_horizon_usd"], rel=1e-9, abs=1e-3)
+    tails = res.contracts.set_index("contract")["tail_value_usd"]
+    assert money_close(float(tails.sum()), tail, scale)
     for row in res.contracts.itertuples(index=False):
         assert money_close(float(row.npv_usd), lease_npv.get(str(row.contract), 0.0), scale)
 
