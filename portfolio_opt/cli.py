@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from .errors import PortfolioOptError
+from .outpaths import check_out_dir, check_out_file
 
 app = typer.Typer(
     name="portfolio-opt",
@@ -93,8 +94,9 @@ def solve(
                               mip_gap=mip_gap, threads=threads,
                               marginal_values=duals or report)
 
-    result = _guard(run)
     target = out if out is not None else Path("out") / instance.stem
+    _guard(check_out_dir, target, "solve")  # before solving: a file there stays untouched
+    result = _guard(run)
     _guard(result.write, target, format=table_format.value)
     if report:
         _guard(_write_report, instance, target)
@@ -131,6 +133,8 @@ def report(
         from .html_report import write_report
         from .loader import load_instance
 
+        if out is not None:
+            check_out_file(out, "report", suffixes=(".html", ".htm"))
         inst = load_instance(instance) if instance is not None else None
         return write_report(results_dir, out, instance=inst)
 
@@ -148,6 +152,7 @@ def template(
 
     if out.suffix.lower() != ".xlsx":
         raise typer.BadParameter("expected a file ending in .xlsx", param_hint="OUT")
+    _guard(check_out_file, out, "template", "OUT")
     typer.echo(f"wrote {_guard(write_template, out, periods)}")
 
 
@@ -159,6 +164,8 @@ def convert(
     """Convert an instance between YAML, JSON and .xlsx (validated; loads back identical)."""
     from .spreadsheet import convert as convert_instance
 
+    _guard(check_out_file, target, "convert", "TARGET",
+           suffixes=(".yaml", ".yml", ".json", ".xlsx"), reads=(source,))
     typer.echo(f"wrote {_guard(convert_instance, source, target)}")
 
 
@@ -189,6 +196,7 @@ def generate(
     from .generate import generate_instance, write_instance
 
     def run() -> None:
+        check_out_file(out, "generate", suffixes=(".yaml", ".yml", ".json"))
         data = generate_instance(sites=sites, periods=periods, contracts=contracts, seed=seed)
         from .validate import validate_data
 
@@ -254,9 +262,10 @@ def breakeven(
         from .batch.breakeven import run_breakeven
 
         lo, hi = value_range
+        target = out if out is not None else Path("out") / f"{instance.stem}-breakeven"
+        check_out_dir(target, "breakeven")  # before the solves: a file there stays untouched
         res = run_breakeven(instance, param, lo, hi, rel_tol=tol, grid=grid, scale=scale,
                             profile=solver_profile, verify=verify)
-        target = out if out is not None else Path("out") / f"{instance.stem}-breakeven"
         files = res.write(target)
         if plot:
             from .batch.plots import save_figure

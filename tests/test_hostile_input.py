@@ -360,3 +360,89 @@ def test_a_formula_batch_name_is_refused(tmp_path):
     err = clean_exit_2(run("sweep", batch, "--out", tmp_path / "store", cwd=tmp_path))
     assert "b.yaml: batch, field 'name': got '+cmd'" in err and "e.g. 'batch_+cmd'" in err
     assert not (tmp_path / "store").exists()
+
+
+# --- 3. --out naming something that is not a place to write -------------------------------
+
+KEEP = "not a results folder\n"
+
+
+def _untouched(path: Path) -> None:
+    assert path.read_text(encoding="utf-8") == KEEP
+
+
+def _one_issue(err: str, command: str, option: str, path: str) -> str:
+    """The single issue line, after the usual head line."""
+    lines = err.strip().splitlines()
+    assert lines[0] == "InputError: 1 problem in the input:", err
+    assert len(lines) == 2, err
+    assert lines[1].startswith(f"  - <command line>: {command} {option}: got '{path}'; "), err
+    return lines[1]
+
+
+@pytest.mark.parametrize("command", [
+    ["solve", TUTORIAL],
+    ["breakeven", TUTORIAL, "--param", "market.hashprice_usd_per_ph_day", "--range", 0.5, 1.5,
+     "--scale"],
+    ["sweep", ROOT / "instances" / "batches" / "tutorial_tornado.yaml", "--workers", 1],
+])
+def test_a_folder_out_that_is_an_existing_file_is_exit_2_and_left_untouched(tmp_path, command):
+    target = tmp_path / "existing.txt"
+    target.write_text(KEEP, encoding="utf-8")
+    err = clean_exit_2(run(*command, "--out", "existing.txt", cwd=tmp_path))
+    line = _one_issue(err, command[0], "--out", "existing.txt")
+    assert "it is an existing file (left untouched)" in line
+    _untouched(target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["existing.txt"]
+
+
+def test_a_folder_out_below_a_file_is_exit_2(tmp_path):
+    (tmp_path / "existing.txt").write_text(KEEP, encoding="utf-8")
+    err = clean_exit_2(run("solve", TUTORIAL, "--out", "existing.txt/plan", cwd=tmp_path))
+    assert "'existing.txt' is a file, so nothing can be created below it" in \
+        _one_issue(err, "solve", "--out", "existing.txt/plan")
+    _untouched(tmp_path / "existing.txt")
+
+
+def test_file_outputs_refuse_a_folder_a_wrong_extension_and_their_own_input(tmp_path):
+    (tmp_path / "folder.yaml").mkdir()
+    (tmp_path / "folder.xlsx").mkdir()
+    (tmp_path / "folder.html").mkdir()
+    (tmp_path / "existing.txt").write_text(KEEP, encoding="utf-8")
+    own = tmp_path / "own.yaml"
+    own.write_text(TUTORIAL.read_text(encoding="utf-8") + "# a comment convert would drop\n",
+                   encoding="utf-8")
+    cases = [
+        (["generate", "--sites", 2, "--out", "folder.yaml"], "generate --out", "folder.yaml",
+         "it is an existing folder"),
+        (["generate", "--sites", 2, "--out", "existing.txt"], "generate --out", "existing.txt",
+         "expected a file ending in .yaml, .yml, .json"),
+        (["template", "folder.xlsx"], "template OUT", "folder.xlsx", "existing folder"),
+        (["convert", own, "folder.yaml"], "convert TARGET", "folder.yaml", "existing folder"),
+        (["convert", own, "own.yaml"], "convert TARGET", "own.yaml",
+         "writing over the input would lose it"),
+        (["report", ROOT / "instances", "--out", "folder.html"], "report --out", "folder.html",
+         "existing folder"),
+        (["report", ROOT / "instances", "--out", "existing.txt"], "report --out",
+         "existing.txt", "expected a file ending in .html, .htm"),
+    ]
+    for args, where, path, why in cases:
+        err = clean_exit_2(run(*args, cwd=tmp_path))
+        command, option = where.split()
+        assert why in _one_issue(err, command, option, path), args
+    _untouched(tmp_path / "existing.txt")
+    assert own.read_text(encoding="utf-8").endswith("# a comment convert would drop\n")
+    assert all(not any(p.iterdir()) for p in tmp_path.glob("folder.*"))
+
+
+def test_run_batch_refuses_a_file_as_its_store(tmp_path):
+    from portfolio_opt import InputError
+    from portfolio_opt.batch.api import run_batch
+
+    target = tmp_path / "store"
+    target.write_text(KEEP, encoding="utf-8")
+    spec = {"base": str(TUTORIAL), "method": "oat",
+            "parameters": [{"path": "market.hashprice_usd_per_ph_day", "scale": [0.5, 1.5]}]}
+    with pytest.raises(InputError, match="it is an existing file"):
+        run_batch(spec, target, workers=1)
+    _untouched(target)

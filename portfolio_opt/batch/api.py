@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..outpaths import check_out_dir
 from .analysis import Analysis, analyse
 from .collector import Collector, ProgressCallback, RunStats
 from .designs import Design, make_design
@@ -112,6 +113,7 @@ def run_batch(
     from .runner import default_workers
 
     batch = open_batch(batch_file_or_spec)
+    check_out_dir(out_dir, "run_batch", "out_dir")
     solver_options(batch.profile, time_limit=batch.spec.time_limit, mip_gap=batch.spec.mip_gap)
     design = make_design(batch)
     store = Store(out_dir, batch, design)

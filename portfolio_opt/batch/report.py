@@ -12,6 +12,7 @@ from typing import Any
 import typer
 
 from ..errors import InputError, InputIssue
+from ..outpaths import check_out_dir
 from .api import BatchResult
 
 __all__ = ["print_batch", "sweep"]
@@ -31,6 +32,7 @@ def sweep(batch: Path, out: Path, *, workers: int | None, dask: str | None, fres
     from .progress import ProgressBar
 
     _check_dask(dask)
+    check_out_dir(out, "sweep")
     checked = open_batch(batch)  # an invalid file is reported before any bar is drawn
     if quiet:
         result = run_batch(checked, out, workers=workers, dask=dask, fresh=fresh,
