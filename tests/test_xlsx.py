@@ -56,6 +56,33 @@ def col(ws: Any, name: str) -> int:
     return sheet_header(ws).index(name) + 1
 
 
+def schema_leaves(model: Any, path: tuple[str, ...] = ()) -> list[tuple[str, tuple[str, ...]]]:
+    """(top-level key, path below it) of every leaf field, walked off the pydantic models."""
+    import types
+    import typing
+
+    from pydantic import BaseModel
+
+    def models(annotation: Any) -> list[Any]:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            return models(typing.get_args(annotation)[0])
+        if origin in (typing.Union, types.UnionType, list):
+            return [m for a in typing.get_args(annotation) for m in models(a)]
+        return [annotation] if isinstance(annotation, type) and issubclass(
+            annotation, BaseModel) else []
+
+    out = []
+    for name, info in model.model_fields.items():
+        key = info.alias or name
+        inner = models(info.annotation)
+        if inner:
+            out += schema_leaves(inner[0], (*path, key))
+        elif path:
+            out.append((path[0], (*path[1:], key)))
+    return out
+
+
 def problems(path: Path) -> list[str]:
     with pytest.raises(po.InputError) as info:
         load_instance(path)
@@ -84,6 +111,142 @@ def test_generated_instances_round_trip(tmp_path, seed):
     book = convert(yaml_path, tmp_path / "gen.xlsx")
     same(original, load_instance(book))
     same(original, load_instance(convert(book, tmp_path / "gen_back.yaml")))
+
+
+def deals_and_debt() -> dict[str, Any]:
+    """One instance using every field of spec v2 parts A and D, both series forms."""
+    return {
+        "name": "deals-and-debt",
+        "horizon": {"periods": 3, "discount_rate": 0.1, "terminal_value": "contract_tail",
+                    "tail_energy_price_usd_per_mwh": 41.5},
+        "market": {"hashprice_usd_per_ph_day": 40},
+        "sites": [{"id": "a", "capacity_mw": 100,
+                   "grid": {"capacity_mw": 100, "price_usd_per_mwh": [30, 31, 32.5]},
+                   "ai": {"max_it_mw": 20, "block_it_mw": 10, "capex_usd_per_it_mw": 5e6,
+                          "lead_time_periods": 0}}],
+        "contracts": [
+            {"id": "operator-funded", "tenant": "t", "it_mw": {"min": 10, "max": 10},
+             "rate_usd_per_kw_month": 150, "start_period": 1, "term_periods": 6,
+             "energy_recovery_usd_per_mwh": [30, 31, 32.5], "group": "offer",
+             "allocation": "fixed"},
+            {"id": "tenant-funded", "tenant": "t", "it_mw": {"min": 10, "max": 10},
+             "rate_usd_per_kw_month": 120, "start_period": 1, "term_periods": 6,
+             "energy_recovery_usd_per_mwh": 0.1 + 0.2, "tenant_capex_usd_per_it_mw": 3e6,
+             "tenant_capex_period": 2, "group": "offer", "allocation": "flexible"},
+        ],
+        "limits": {"capex_budget_usd": 60e6},
+        "finance": {"debt": {"max_loan_to_cost": 0.7, "interest_rate": 0.075,
+                             "tenor_years": 7, "max_total_usd": 30e6}},
+    }
+
+
+def test_every_v2_deal_and_debt_field_round_trips(tmp_path):
+    original = po.Instance.model_validate(deals_and_debt())
+    yaml_path = write_instance(deals_and_debt(), tmp_path / "deals.yaml")
+    same(original, load_instance(yaml_path))
+    book = convert(yaml_path, tmp_path / "deals.xlsx")
+    from_book = load_instance(book)
+    same(original, from_book)
+    same(original, load_instance(convert(book, tmp_path / "back.yaml")))
+    same(original, load_instance(convert(book, tmp_path / "back.json")))
+    assert from_book.finance is not None and from_book.finance.debt.tenor_years == 7
+    assert from_book.contracts[1].energy_recovery_usd_per_mwh == 0.1 + 0.2 != 0.3
+    wb = openpyxl.load_workbook(book)
+    # the series given per period sits in the period columns, the scalar in the plain one
+    ws = wb["contracts"]
+    assert [ws.cell(2, col(ws, f"energy_recovery_usd_per_mwh[{t}]")).value
+            for t in (1, 2, 3)] == [30, 31, 32.5]
+    assert ws.cell(2, col(ws, "energy_recovery_usd_per_mwh")).value is None
+    assert ws.cell(3, col(ws, "energy_recovery_usd_per_mwh")).value == 0.1 + 0.2
+    assert ws.cell(3, col(ws, "energy_recovery_usd_per_mwh[1]")).value is None
+    assert ws.cell(2, col(ws, "group")).value == ws.cell(3, col(ws, "group")).value == "offer"
+    assert ws.cell(3, col(ws, "tenant_capex_period")).value == 2
+    kv = {r[0]: r[1] for r in wb["finance"].iter_rows(min_row=2, values_only=True)}
+    assert kv == {"debt.max_loan_to_cost": 0.7, "debt.interest_rate": 0.075,
+                  "debt.tenor_years": 7, "debt.max_total_usd": 30e6}
+    horizon = {r[0]: r[1] for r in wb["horizon"].iter_rows(min_row=2, values_only=True)}
+    assert horizon["terminal_value"] == "contract_tail"
+    assert horizon["tail_energy_price_usd_per_mwh"] == 41.5
+    # left-out defaults stay left out: no finance, no deal fields -> empty cells
+    plain = load_instance(write_instance_workbook(load_instance(TUTORIAL), tmp_path / "t.xlsx"))
+    assert plain.finance is None
+    assert "allocation" not in plain.contracts[0].model_dump(exclude_unset=True)
+
+
+def test_a_filled_finance_sheet_reads_as_the_debt_block(tmp_path):
+    path = write_template(tmp_path / "debt.xlsx", periods=1)
+    wb = openpyxl.load_workbook(path)
+    kv = {ws.title: {r[0].value: r[1] for r in ws.iter_rows(min_row=2)}
+          for ws in (wb["horizon"], wb["market"], wb["finance"])}
+    kv["horizon"]["name"].value = "debt"
+    kv["horizon"]["periods"].value = 1
+    kv["market"]["hashprice_usd_per_ph_day"].value = 40
+    kv["finance"]["debt.max_loan_to_cost"].value = 0.75
+    kv["finance"]["debt.interest_rate"].value = 0.0775
+    kv["finance"]["debt.tenor_years"].value = 5
+    wb["sites"].cell(2, col(wb["sites"], "id"), "a")
+    wb["sites"].cell(2, col(wb["sites"], "capacity_mw"), 10)
+    wb.save(path)
+    inst = load_instance(path)
+    assert inst.finance is not None
+    assert inst.finance.model_dump() == {"debt": {
+        "max_loan_to_cost": 0.75, "interest_rate": 0.0775, "tenor_years": 5,
+        "max_total_usd": None}}
+
+
+def test_bad_v2_fields_name_sheet_row_and_column(tmp_path):
+    book = write_instance_workbook(po.Instance.model_validate(deals_and_debt()),
+                                   tmp_path / "deals.xlsx")
+    wb = openpyxl.load_workbook(book)
+    ws = wb["contracts"]
+    letter = openpyxl.utils.get_column_letter
+    er2 = letter(col(ws, "energy_recovery_usd_per_mwh[2]"))
+    alloc = letter(col(ws, "allocation"))
+    ws.cell(2, col(ws, "energy_recovery_usd_per_mwh[2]"), "n/a")
+    ws.cell(3, col(ws, "allocation"), "fixd")
+    rows = {r[0].value: r[1] for r in wb["finance"].iter_rows(min_row=2)}
+    rows["debt.tenor_years"].value = 7.5
+    rows["debt.max_loan_to_cost"].value = 1.0
+    rows["debt.interest_rate"].value = None
+    wb["finance"].cell(7, 1, "debt.intrest_rate")
+    wb["finance"].cell(7, 2, 0.05)
+    horizon = {r[0].value: r[1] for r in wb["horizon"].iter_rows(min_row=2)}
+    horizon["terminal_value"].value = "none"
+    wb.save(book)
+    text = "\n".join(problems(book))
+    assert f"sheet 'contracts', row 2, column {er2} (contract 'operator-funded'), field " \
+           "'energy_recovery_usd_per_mwh'" in text and "element 2 (period 2)" in text
+    assert f"sheet 'contracts', row 3, column {alloc} (contract 'tenant-funded'), field " \
+           "'allocation': got 'fixd'; expected 'flexible' or 'fixed'" in text
+    # finance rows: 2 max_loan_to_cost, 3 interest_rate, 4 tenor_years, 5 max_total_usd
+    assert "sheet 'finance', row 2, column B (finance), field 'debt.max_loan_to_cost': " \
+           "got 1; expected a number >= 0 and < 1" in text
+    assert "sheet 'finance', row 3, column B (finance), field 'debt.interest_rate'" in text
+    assert "sheet 'finance', row 4, column B (finance), field 'debt.tenor_years': got 7.5" \
+        in text and "not a fraction" in text
+    assert "sheet 'finance', row 7, column B (finance), field 'debt.intrest_rate'" in text
+    assert "expected one of the keys max_loan_to_cost, interest_rate" in text
+    tail_row = 2 + [c.name for c in key_value_columns("horizon")].index(
+        "tail_energy_price_usd_per_mwh")
+    assert f"sheet 'horizon', row {tail_row}, column B (horizon), field " \
+           "'tail_energy_price_usd_per_mwh': got 41.5" in text
+    assert len(problems(book)) == 7
+    # cross-entity rules of part A, once the schema passes: both of a group committed,
+    # a contribution after the horizon
+    wb = openpyxl.load_workbook(write_instance_workbook(
+        po.Instance.model_validate(deals_and_debt()), tmp_path / "deals2.xlsx"))
+    ws = wb["contracts"]
+    for row in (2, 3):
+        ws.cell(row, col(ws, "committed"), True)
+    ws.cell(3, col(ws, "tenant_capex_period"), 4)
+    wb.save(tmp_path / "deals2.xlsx")
+    text = "\n".join(problems(tmp_path / "deals2.xlsx"))
+    committed = letter(col(ws, "group"))
+    period = letter(col(ws, "tenant_capex_period"))
+    assert f"sheet 'contracts', row 3, column {committed} (contract 'tenant-funded'), " \
+           "field 'group': got 'offer'" in text
+    assert f"sheet 'contracts', row 3, column {period} (contract 'tenant-funded'), " \
+           "field 'tenant_capex_period': got 4" in text
 
 
 def test_floats_survive_the_workbook_bit_for_bit(tmp_path):
@@ -158,8 +321,21 @@ def test_template_documents_every_field(tmp_path):
     proc = run("template", tmp_path / "t.xlsx", "--periods", "3", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     wb = openpyxl.load_workbook(tmp_path / "t.xlsx")
-    assert wb.sheetnames == ["README", "horizon", "market", "limits", "sites", "sources",
-                             "links", "contracts"]
+    assert wb.sheetnames == ["README", "horizon", "market", "limits", "finance", "sites",
+                             "sources", "links", "contracts"]
+    # every leaf field of the schema has its column or row (spec v2 fields included)
+    laid_out = {(sheet, c.name) for sheet in KEY_VALUE_SHEETS for c in key_value_columns(sheet)}
+    laid_out |= {(sheet, c.name) for sheet in TABLE_SHEETS for c in table_columns(sheet)}
+    assert laid_out == {("horizon", "name")} | {
+        (top, ".".join(path)) for top, path in schema_leaves(po.Instance)
+        if top in KEY_VALUE_SHEETS or top in TABLE_SHEETS}
+    for sheet, name in [("horizon", "terminal_value"),
+                        ("horizon", "tail_energy_price_usd_per_mwh"),
+                        ("finance", "debt.interest_rate"), ("finance", "debt.tenor_years"),
+                        ("contracts", "energy_recovery_usd_per_mwh"),
+                        ("contracts", "tenant_capex_usd_per_it_mw"),
+                        ("contracts", "group"), ("contracts", "allocation")]:
+        assert (sheet, name) in laid_out
     readme_fields = {(r[0], r[1]) for r in wb["README"].iter_rows(values_only=True)
                      if r[0] in wb.sheetnames and r[1]}
     for sheet in TABLE_SHEETS:
@@ -376,3 +552,43 @@ def test_solve_format_xlsx_matches_the_csv_tables(tmp_path):
     res.write(xlsx_out)
     assert not (xlsx_out / "results.xlsx").exists()
     assert (xlsx_out / "cashflows.csv").exists()
+
+
+def test_results_workbook_has_the_v2_columns_and_totals(tmp_path):
+    """Deals and debt (see deals_and_debt): the workbook's cash flows carry energy recovery,
+    tenant capex, debt drawn and serviced, its summary the totals completing the NPV."""
+    from portfolio_opt.constants import CASHFLOW_COLUMNS, SUMMARY_TOTALS
+    from portfolio_opt.spreadsheet.results import read_results_workbook
+
+    res = po.solve(po.Instance.model_validate(deals_and_debt()), profile="exact")
+    assert res.status == po.Status.OPTIMAL
+    res.write(tmp_path, format="xlsx")
+    summary, sheets = read_results_workbook(tmp_path / "results.xlsx")
+    cash = sheets["cashflows"]
+    assert list(cash.columns) == CASHFLOW_COLUMNS
+    for key in SUMMARY_TOTALS:  # bit for bit, as every float of the workbook
+        assert summary[key] == res.summary()[key]
+    for column in CASHFLOW_COLUMNS:
+        assert cash[column].tolist() == res.cashflows[column].tolist()
+    # The operator-funded structure wins (50 MUSD of halls, 30 MUSD borrowed at most):
+    # energy recovered at the site's price, 30 MUSD drawn in period 1, a 7-year annuity.
+    assert set(sheets["contracts"].loc[sheets["contracts"]["accepted"], "contract"]) == {
+        "operator-funded"}
+    assert cash["energy_recovery"].tolist() == pytest.approx(
+        [10 * p * 8760 * 1.3 for p in (30, 31, 32.5)])
+    assert cash["debt_drawn"].tolist() == pytest.approx([30e6, 0, 0])
+    a = 0.075 / (1 - 1.075 ** -7)
+    assert cash["debt_service"].tolist() == pytest.approx([30e6 * a] * 3)
+    assert summary["debt_principal_usd"] == pytest.approx(30e6)
+    assert summary["debt_after_horizon_usd"] == pytest.approx(
+        30e6 * a * sum(1.1 ** -k for k in range(4, 8)))
+    assert summary["terminal_value_usd"] > 0
+    assert sheets["contracts"]["tail_value_usd"].sum() == pytest.approx(
+        summary["terminal_value_usd"])
+    assert summary["objective_npv_usd"] == pytest.approx(
+        cash["discounted"].sum() + summary["terminal_value_usd"]
+        - summary["debt_after_horizon_usd"], rel=1e-12)
+    # and the same numbers as the CSV tables
+    res.write(tmp_path / "csv")
+    pd.testing.assert_frame_equal(cash, pd.read_csv(tmp_path / "csv" / "cashflows.csv"),
+                                  check_dtype=False, rtol=1e-9)

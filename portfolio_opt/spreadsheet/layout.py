@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from ..instance import Contract, Horizon, Limits, Link, Market, Site, Source
+from ..instance import Contract, Finance, Horizon, Limits, Link, Market, Site, Source
 
 __all__ = [
     "KEY_VALUE_SHEETS",
@@ -43,6 +43,7 @@ KEY_VALUE_SHEETS: dict[str, tuple[str, type[BaseModel]]] = {
     "horizon": ("horizon", Horizon),
     "market": ("market", Market),
     "limits": ("limits", Limits),
+    "finance": ("finance", Finance),  # spec v2 D: the debt block as debt.* rows
 }
 # Table sheets: one row per entity of the list of the same name.
 TABLE_SHEETS: dict[str, type[BaseModel]] = {
@@ -51,8 +52,8 @@ TABLE_SHEETS: dict[str, type[BaseModel]] = {
     "links": Link,
     "contracts": Contract,
 }
-SHEET_ORDER = [README_SHEET, "horizon", "market", "limits", "sites", "sources", "links",
-               "contracts"]
+SHEET_ORDER = [README_SHEET, "horizon", "market", "limits", "finance", "sites", "sources",
+               "links", "contracts"]
 
 _PERIOD = re.compile(r"^(?P<base>.+)\[(?P<t>[0-9]+)\]$")
 
@@ -135,6 +136,11 @@ _DESCRIPTIONS: dict[str, str] = {
     "horizon:years_per_period": "years > 0, default 1. Length of one period.",
     "horizon:start_year": "whole number, default 2026. Label of period 1.",
     "horizon:discount_rate": "fraction >= 0 per year, default 0.",
+    "horizon:terminal_value": "none or contract_tail, default none. contract_tail: a lease "
+    "running past the last period keeps its last-period sites for the rest of its term, "
+    "valued in the NPV.",
+    "horizon:tail_energy_price_usd_per_mwh": "USD/MWh >= 0. Required with terminal_value "
+    "contract_tail (the power price after the horizon), empty otherwise.",
     "market:hashprice_usd_per_ph_day": "series, USD per PH/s per day >= 0, required.",
     "limits:capex_budget_usd": "USD >= 0, optional. Total capex over the horizon, undiscounted.",
     "limits:capex_budget_usd_per_period": "series, USD >= 0, optional. Capex started per period.",
@@ -185,6 +191,24 @@ _DESCRIPTIONS: dict[str, str] = {
     "contracts:eligible.near.max_latency_ms": "ms >= 0. Needed with eligible.near.site.",
     "contracts:max_sites": "whole number >= 1, default 1. Sites that may serve it.",
     "contracts:committed": "TRUE/FALSE, default FALSE. TRUE: signed, must be served.",
+    "contracts:energy_recovery_usd_per_mwh": "series, USD/MWh >= 0, default 0. The tenant "
+    "reimburses the energy of its IT load (x ai.pue) at this tariff; the site's power price "
+    "is a full pass-through.",
+    "contracts:tenant_capex_usd_per_it_mw": "USD per contracted IT MW >= 0, default 0. Paid "
+    "by the tenant towards the build-out; capex budgets bind net of it.",
+    "contracts:tenant_capex_period": "whole number 1..periods, default start_period. When "
+    "the tenant's contribution is paid.",
+    "contracts:group": "text, optional. At most one accepted contract per group "
+    "(alternative structures of one offer).",
+    "contracts:allocation": "flexible or fixed, default flexible. fixed: each site's IT MW "
+    "of the lease is the same in every active period.",
+    "finance:debt.max_loan_to_cost": "fraction in [0, 1), required with debt. Share of each "
+    "period's AI capex (halls and fixed capex, not ASICs) that may be borrowed.",
+    "finance:debt.interest_rate": "fraction >= 0 per year, required with debt.",
+    "finance:debt.tenor_years": "whole number >= 1, required with debt. Level annuity, one "
+    "payment at the end of each year from the draw.",
+    "finance:debt.max_total_usd": "USD >= 0, optional. Cap on the principal drawn over the "
+    "horizon.",
 }
 
 

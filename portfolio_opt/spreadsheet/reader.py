@@ -120,10 +120,11 @@ def read_sheets(wb: Workbook, name: str, cached: Callable[[], Workbook]) -> Shee
             items = _table(wb[sheet], sheet, out, name, value_at)
             if items or sheet == "sites":  # an empty optional sheet is an absent list
                 doc[sheet] = items
-    if "limits" in wb.sheetnames:
-        limits, _ = _key_value(wb["limits"], "limits", out, name, value_at)
-        if limits:
-            doc["limits"] = limits
+    for sheet in ("limits", "finance"):  # an empty sheet (or none) is an absent block
+        if sheet in wb.sheetnames:
+            block, _ = _key_value(wb[sheet], sheet, out, name, value_at)
+            if block:
+                doc[sheet] = block
     return out
 
 
@@ -175,15 +176,15 @@ def _key_value(ws: Worksheet, sheet: str, out: Sheets, name: str,
         elif key == "name" and sheet == "horizon":
             top_name = value
             out.cells[("name",)] = [cell]
-        else:
-            block[key] = value
-            out.cells[(sheet, key)] = [cell]
+        elif _set(block, key, value, out, name, cell):
+            out.cells[(sheet, key)] = [cell]  # a dotted row (debt.interest_rate) nests
     for base, by_period in series.items():
-        if base in block:
+        if (sheet, base) in out.cells:
             out.issues.append(_both(name, f"sheet '{sheet}', row {rows[base]}", base))
             continue
-        block[base], out.cells[(sheet, base)] = _series_list(
-            by_period, partial(_value_cell, sheet, rows, base))
+        values, cells = _series_list(by_period, partial(_value_cell, sheet, rows, base))
+        if _set(block, base, values, out, name, cells[0]):
+            out.cells[(sheet, base)] = cells
     out.field_rows[sheet] = rows
     return block, top_name
 
@@ -302,9 +303,10 @@ def _set(entity: dict[str, Any], dotted: str, value: Any, out: Sheets, name: str
         if path[-1] not in cur:
             cur[path[-1]] = value
             return True
+    unit = "row" if cell.sheet in KEY_VALUE_SHEETS else "column"
     out.issues.append(InputIssue(
         name, f"sheet '{cell.sheet}', row {cell.row}, column {get_column_letter(cell.column)}",
-        dotted, value, f"expected either the column '{path[0]}' or columns "
+        dotted, value, f"expected either the {unit} '{path[0]}' or {unit}s "
         f"'{path[0]}.<field>', not both"))
     return False
 

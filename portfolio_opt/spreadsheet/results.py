@@ -55,6 +55,14 @@ def write_results_workbook(result: Any, path: str | Path) -> Path:
     """Write ``result.summary()`` and every table of ``result.tables()`` to ``path``."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
+    # A write-only workbook writes each row as it is appended, not at save: the exact float
+    # repr must be in place for the appends too (else 16 significant digits).
+    with exact_numbers():
+        _write(result, out)
+    return out
+
+
+def _write(result: Any, out: Path) -> None:
     wb = Workbook(write_only=True)
     bold = Font(bold=True)
 
@@ -80,10 +88,8 @@ def write_results_workbook(result: Any, path: str | Path) -> Path:
         for row in df.itertuples(index=False, name=None):
             ws.append([_text_cell(ws, v) for v in row])
     tmp = out.with_name(f".{out.name}.tmp")
-    with exact_numbers():
-        wb.save(tmp)
+    wb.save(tmp)
     os.replace(tmp, out)
-    return out
 
 
 def read_results_workbook(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:

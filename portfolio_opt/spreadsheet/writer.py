@@ -206,6 +206,11 @@ def _key_value_sheet(ws: Worksheet, sheet: str, doc: dict[str, Any] | None,
         ws.cell(row=row, column=3, value=description(sheet, column.name))
         if value is not None and not isinstance(value, list):
             _put(ws, row, 2, value, sheet)
+        if column.choices:
+            rule = DataValidation(type="list", formula1='"' + ",".join(column.choices) + '"',
+                                  allow_blank=True)
+            rule.add(f"B{row}")
+            ws.add_data_validation(rule)
         row += 1
         if column.kind != "series":
             continue
@@ -226,12 +231,13 @@ _README = [
     "One sheet per part of the instance format (docs/instance-format.md, "
     "docs/spreadsheets.md). Units as there: MW, USD, USD/MWh, hashprice in USD per PH/s per "
     "day, J/TH, lease rates in USD per kW of IT load per month.",
-    "horizon, market, limits: one row per field: the name in column A, the value in column B "
-    "(column C is a note and is not read). The instance's name is the first row of horizon.",
+    "horizon, market, limits, finance: one row per field: the name in column A, the value in "
+    "column B (column C is a note and is not read). The instance's name is the first row of "
+    "horizon. finance holds project debt as debt.* rows; leave them empty for no debt.",
     "sites, sources, links, contracts: row 1 names the columns, then one row per entity. "
     "Nested blocks use dotted names (btc.fleet_mw, ai.block_it_mw, eligible.near.site).",
     "An empty cell means 'not given': a default applies, and a block (grid, btc, "
-    "btc.expansion, ai, eligible) is absent when all its cells are empty.",
+    "btc.expansion, ai, eligible, finance's debt) is absent when all its cells are empty.",
     "A series is either one number in the plain column or row (the same every period) or "
     "one number per period in name[1] .. name[T]; never both. This workbook has {periods} "
     "period columns; add name[{next}] ... for a longer horizon.",
