@@ -86,7 +86,6 @@ def accepted(engine: ScenarioEngine, inst: po.Instance, cid: str) -> bool:
 
 def rate_breakeven(base: dict[str, Any], cid: str, lo: float, hi: float) -> float | None:
     """The lowest rate (USD/kW-month) in [lo, hi] at which the plan signs ``cid``."""
-    inst = po.validate_data(base) if hasattr(po, "validate_data") else None
     from portfolio_opt.validate import validate_data
 
     inst = validate_data(base)
@@ -168,12 +167,16 @@ def main() -> None:
                 be = f"{found:.1f}" if found is not None else "not even at 400"
             print(f"| {cid} | {PUBLIC.get(cid, '')} | {rate:g} | "
                   f"{'yes' if cid in acc else 'no'} | {be} |", flush=True)
-    res = results["+ project debt = as shipped"]
-    acc = res.contracts[res.contracts["accepted"] & ~res.contracts["committed"]]
-    if len(acc):
-        marginal = min(acc.itertuples(), key=lambda r: r.npv_usd / max(r.it_mw, 1e-9))
-        rate = interest_breakeven(DOC, marginal.contract, 0.075, 0.40)
-        print(f"\nmarginal signed deal under debt: {marginal.contract}; interest breakeven: "
+    # The deals that only debt lets the plan sign, and the rate at which each drops out.
+    def signed(label: str) -> set[str]:
+        c = results[label].contracts
+        return set(c.loc[c["accepted"], "contract"])
+
+    enabled = signed("+ project debt = as shipped") - signed(
+        "+ fixed allocations = part A as shipped, no debt")
+    for cid in sorted(enabled):
+        rate = interest_breakeven(DOC, cid, 0.075, 0.40)
+        print(f"\nsigned only with debt: {cid}; signed up to an interest rate of "
               f"{'above 40 %' if rate is None else f'{rate:.2%}'}")
 
 
