@@ -284,21 +284,22 @@ def test_scalar_and_per_period_series_keep_their_form(tmp_path):
 
 
 def test_awkward_ids_round_trip(tmp_path):
-    # ids with ';', a leading '[', spaces, a formula-like '=' and a number-like text
+    # ids with ';', a leading '[', spaces, an '=' (not leading: ids may not begin as a
+    # formula does) and a number-like text
     inst = po.Instance.model_validate({
-        "name": "=SUM(A1)", "horizon": {"periods": 1},
+        "name": "SUM(A1)=", "horizon": {"periods": 1},
         "market": {"hashprice_usd_per_ph_day": 40},
         "sites": [{"id": i, "capacity_mw": 10,
                    "ai": {"max_it_mw": 10, "block_it_mw": 5, "capex_usd_per_it_mw": 1}}
-                  for i in ("a;b", "[c]", " d ", "=1+1", "007")],
+                  for i in ("a;b", "[c]", " d ", " =1+1", "007")],
         "contracts": [{"id": "c", "tenant": "t", "it_mw": {"min": 0, "max": 5},
                        "rate_usd_per_kw_month": 100, "start_period": 1, "term_periods": 1,
-                       "eligible": {"sites": ["a;b", "[c]", " d ", "=1+1", "007"]}}],
+                       "eligible": {"sites": ["a;b", "[c]", " d ", " =1+1", "007"]}}],
     })
     back = load_instance(write_instance_workbook(inst, tmp_path / "ids.xlsx"))
     same(inst, back)
     assert back.contracts[0].eligible is not None
-    assert back.contracts[0].eligible.sites == ["a;b", "[c]", " d ", "=1+1", "007"]
+    assert back.contracts[0].eligible.sites == ["a;b", "[c]", " d ", " =1+1", "007"]
 
 
 def test_solving_the_workbook_gives_the_same_npv(tmp_path):
