@@ -6,15 +6,19 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .constants import Status
 from .instance import Instance
 from .loader import read_document
 from .results import Result, extract_plan, plan_npv
 from .validate import check_instance, validate_data
+
+if TYPE_CHECKING:
+    from .monitor import SolveProgress
 
 __all__ = ["Model", "build", "solve"]
 
@@ -73,14 +77,23 @@ def solve(
     mip_gap: float | None = None,
     threads: int | None = None,
     marginal_values: bool = True,
+    mip_start: bool = True,
+    progress: Callable[[SolveProgress], None] | None = None,
 ) -> Result:
     """Solve an instance (a file path, an :class:`Instance` or a plain dict).
 
     Never silent about non-optimal outcomes: ``result.status``, ``result.mip_gap`` and
     ``result.message`` say what happened. Raises :class:`InputError` for invalid input.
     ``marginal_values=False`` skips ``result.marginal_values`` (docs/marginal_values.md).
+
+    ``mip_start`` first solves the plan without new lease offers and hands it to HiGHS as
+    a start (docs/usage.md#the-mip-start). Ctrl-C during the solve (in the main thread)
+    stops HiGHS and returns the best plan found with status ``interrupted``. ``progress``
+    is called with a :class:`~portfolio_opt.monitor.SolveProgress` about four times a
+    second; the same events are logged at INFO on ``portfolio_opt.solver`` once a second.
     """
     from .model.build import gc_paused
+    from .monitor import SolveMonitor
     from .solver import solver_options
 
     options = solver_options(profile, time_limit=time_limit, mip_gap=mip_gap, threads=threads)
@@ -88,7 +101,8 @@ def solve(
         built = build(source)
         engine = handoff(built)
         return result_from_solve(built, engine, options, str(profile),
-                                 marginals=marginal_values)
+                                 marginals=marginal_values, monitor=SolveMonitor(progress),
+                                 mip_start=mip_start)
 
 
 # Above this many variables the standard-form hand-off beats the persistent interface even
@@ -116,15 +130,21 @@ def handoff(built: Model, how: str = "auto") -> Any:
 
 
 def result_from_solve(built: Model, engine: Any, options: dict[str, Any], profile: str,
-                      *, marginals: bool = False, explain: bool = True) -> Result:
+                      *, marginals: bool = False, explain: bool = True, monitor: Any = None,
+                      mip_start: bool = False) -> Result:
     """Solve the held model once and turn the outcome into a :class:`Result`.
 
     ``marginals=True`` adds ``result.marginal_values`` (one more LP solve after the MILP).
     ``explain=False`` skips the infeasibility diagnosis (several re-solves) and says so.
+    ``monitor`` (a :class:`~portfolio_opt.monitor.SolveMonitor`) reports progress and
+    turns Ctrl-C into status ``interrupted``; ``mip_start`` hands HiGHS a start first.
     """
     from .model import MONEY_SCALE
 
-    outcome = engine.solve(options)
+    if monitor is None and not mip_start:
+        outcome = engine.solve(options)  # batches: the engines' plain signature
+    else:
+        outcome = engine.solve(options, monitor=monitor, mip_start=mip_start)
     result = Result(
         status=outcome.status,
         objective_npv_usd=None,
@@ -140,7 +160,16 @@ def result_from_solve(built: Model, engine: Any, options: dict[str, Any], profil
         extra={"handoff_seconds": round(outcome.handoff_seconds, 6),
                "solver_profile": profile, "solver_options": options},
     )
-    if outcome.status.has_plan:
+    if mip_start:
+        result.extra["mip_start"] = None if outcome.start is None else outcome.start.summary()
+    if outcome.status == Status.INTERRUPTED:
+        gap = ("gap unknown" if outcome.mip_gap is None
+               else f"relative gap {outcome.mip_gap:.3%}")
+        result.message = (f"interrupted (Ctrl-C) after {outcome.solve_seconds:.1f} s; "
+                          + (f"the best plan found so far, {gap}" if outcome.has_solution
+                             else "no plan had been found"))
+    interrupted_plan = outcome.status == Status.INTERRUPTED and outcome.has_solution
+    if outcome.status.has_plan or interrupted_plan:
         tables, totals = extract_plan(built.pyomo, built.data)
         for key, df in tables.items():
             setattr(result, key, df)
@@ -152,10 +181,12 @@ def result_from_solve(built: Model, engine: Any, options: dict[str, Any], profil
                 + (f"relative gap {outcome.mip_gap:.3%}" if outcome.mip_gap is not None
                    else "gap unknown")
             )
-        if marginals:
+        if marginals and not interrupted_plan:
             from .marginal import marginal_values
 
             result.marginal_values = marginal_values(built, options)
+    elif outcome.status == Status.INTERRUPTED:
+        pass  # no plan: the message says so
     elif outcome.status == Status.INFEASIBLE:
         from .diagnose import diagnose
 

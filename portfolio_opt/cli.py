@@ -1,8 +1,8 @@
 """The ``portfolio-opt`` command line.
 
 Exit codes: 0 solved (optimal or feasible), 2 invalid input, 3 infeasible, 4 no solution
-within the limits or a solver failure. Heavy modules (pyomo, pandas) load only in the
-commands that need them.
+within the limits or a solver failure, 130 interrupted (Ctrl-C; the best plan found is
+written). Heavy modules (pyomo, pandas) load only in the commands that need them.
 """
 
 from __future__ import annotations
@@ -72,8 +72,11 @@ def solve(
         "--mip-gap", min=0, help="Relative MIP gap; overrides the profile.")] = None,
     threads: Annotated[int | None, typer.Option(
         "--threads", min=1, help="HiGHS threads; overrides the profile.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the status line.")]
-    = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the final status "
+                                        "line (no live status, no tables).")] = False,
+    mip_start: Annotated[bool, typer.Option(
+        "--mip-start/--no-mip-start", help="First solve the plan without new lease offers "
+        "and hand it to HiGHS as a start (docs/usage.md#the-mip-start).")] = True,
     table_format: Annotated[TableFormat, typer.Option(
         "--format", help="The plan's tables as CSV files or as one results.xlsx workbook.")]
     = TableFormat.CSV,
@@ -89,10 +92,13 @@ def solve(
 
     def run() -> Any:
         from .api import solve as solve_instance
+        from .live import LiveStatus
 
-        return solve_instance(instance, profile=solver_profile, time_limit=time_limit,
-                              mip_gap=mip_gap, threads=threads,
-                              marginal_values=duals or report)
+        with LiveStatus(LiveStatus.wanted(quiet)) as live:
+            return solve_instance(instance, profile=solver_profile, time_limit=time_limit,
+                                  mip_gap=mip_gap, threads=threads,
+                                  marginal_values=duals or report, mip_start=mip_start,
+                                  progress=live.update if live.enabled else None)
 
     target = out if out is not None else Path("out") / instance.stem
     _guard(check_out_dir, target, "solve")  # before solving: a file there stays untouched

@@ -26,10 +26,12 @@ class Status(StrEnum):
     FEASIBLE = "feasible"  # a plan, stopped by a limit before proving the gap
     INFEASIBLE = "infeasible"  # only possible through committed contracts
     TIME_LIMIT_NO_SOLUTION = "time_limit_no_solution"
+    INTERRUPTED = "interrupted"  # Ctrl-C: the best plan found so far, if any, with its gap
     ERROR = "error"
 
     @property
     def has_plan(self) -> bool:
+        """Always a plan (an interrupted solve may or may not have one)."""
         return self in (Status.OPTIMAL, Status.FEASIBLE)
 
 
@@ -39,6 +41,7 @@ EXIT_CODES = {
     Status.INFEASIBLE: 3,
     Status.TIME_LIMIT_NO_SOLUTION: 4,
     Status.ERROR: 4,
+    Status.INTERRUPTED: 130,  # as a shell reports a process ended by SIGINT
 }
 EXIT_INPUT_ERROR = 2
 

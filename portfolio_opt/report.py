@@ -10,7 +10,9 @@ from rich.table import Table
 
 from .results import Result
 
-__all__ = ["print_result"]
+__all__ = ["MAX_SITES_SHOWN", "print_result"]
+
+MAX_SITES_SHOWN = 15  # sites in the printed plan; site_periods.csv has them all
 
 
 def _musd(x: float | None) -> str:
@@ -36,13 +38,19 @@ def print_result(result: Result, out_dir: Path | None = None, quiet: bool = Fals
         sp = result.site_periods
         periods = sorted(sp["period"].unique())
         years = dict(zip(sp["period"], sp["year"], strict=False))
+        # The largest sites by peak MW (hashing + AI IT served); the rest are in the file.
+        peak = (sp["btc_mw"] + sp["ai_served_it_mw"]).groupby(sp["site"], sort=False).max()
+        largest = list(peak.sort_values(ascending=False, kind="stable").index[:MAX_SITES_SHOWN])
+        rows_of = dict(list(sp.groupby("site", sort=False)))
         cells = {
             site: [f"{b:,.0f}/{a:,.0f}" for b, a in
-                   zip(rows["btc_mw"], rows["ai_served_it_mw"], strict=True)]
-            for site, rows in sp.groupby("site", sort=False)
+                   zip(rows_of[site]["btc_mw"], rows_of[site]["ai_served_it_mw"], strict=True)]
+            for site in largest
         }
-        table = Table(title="Hashing MW / AI IT MW served, by site and year", box=None,
-                      padding=(0, 1))
+        more = len(peak) - len(largest)
+        title = "Hashing MW / AI IT MW served, by site and year" + (
+            f" ({len(largest)} largest sites of {len(peak)} by peak MW)" if more else "")
+        table = Table(title=title, box=None, padding=(0, 1))
         table.add_column("site", no_wrap=True)
         for t in periods:
             table.add_column(str(years[t]), justify="right", no_wrap=True)
@@ -54,6 +62,8 @@ def print_result(result: Result, out_dir: Path | None = None, quiet: bool = Fals
         )
         console.width = max(console.width, width + 4)
         console.print(table)
+        if more:
+            console.print(f"... and {more} more sites in site_periods.csv")
         acc = result.contracts[result.contracts["accepted"]]
         if len(acc):
             ct = Table(title="Accepted contracts")

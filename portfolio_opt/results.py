@@ -65,7 +65,9 @@ class Result:
 
     @property
     def has_plan(self) -> bool:
-        return self.status.has_plan
+        """A plan to write: optimal, feasible, or interrupted after a plan was found."""
+        return self.status.has_plan or (self.status == Status.INTERRUPTED
+                                        and self.objective_npv_usd is not None)
 
     def summary(self) -> dict[str, Any]:
         """The content of summary.json."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,6 +105,7 @@ class SolveOutcome:
     handoff_seconds: float  # Pyomo -> HiGHS (first solve) or update (re-solves)
     is_mip: bool
     has_solution: bool = False
+    start: Any = None  # the MipStart handed to HiGHS, if any (portfolio_opt.mip_start)
 
 
 _current_threads: int | None = None
@@ -129,6 +132,47 @@ def _reset_threads() -> None:
 
     highspy.Highs.resetGlobalScheduler(True)
     _current_threads = None
+
+
+def _with_start(h: Any, zero_cols: list[int], opts: dict[str, Any], monitor: Any) -> Any:
+    """Find a MIP start (portfolio_opt.mip_start) and hand it to ``h``; its run time comes
+    off ``opts["time_limit"]``, so the whole solve keeps to the limit."""
+    from .mip_start import find_start, pass_start
+
+    start = find_start(h, zero_cols, opts, monitor)
+    if start is None:
+        return None
+    if "time_limit" in opts:
+        opts["time_limit"] = max(0.0, float(opts["time_limit"]) - start.seconds)
+    if not pass_start(h, start):
+        log.warning("HiGHS refused the MIP start")
+        start.accepted = False
+    return start
+
+
+def _check_start(outcome: SolveOutcome, start: Any) -> SolveOutcome:
+    """Record whether the solve kept (or beat) the start; its time counts as solve time."""
+    if start is None:
+        return outcome
+    outcome.start = start
+    outcome.solve_seconds += start.seconds
+    if start.accepted is None:
+        tol = 1e-6 * max(1.0, abs(start.objective))
+        start.accepted = bool(outcome.has_solution and outcome.objective is not None
+                              and outcome.objective >= start.objective - tol)
+        if not start.accepted:
+            log.warning("HiGHS did not keep the MIP start (objective %.6g MUSD); it ended "
+                        "with %s", start.objective, outcome.termination)
+    return outcome
+
+
+@contextmanager
+def _watched(monitor: Any, h: Any, phase: str = "solve") -> Iterator[None]:
+    if monitor is None:
+        yield
+    else:
+        with monitor.attached(h, phase):
+            yield
 
 
 class PersistentHighs:
@@ -177,16 +221,25 @@ class PersistentHighs:
             log.exception("HiGHS solve failed")
             raise SolverError(f"HiGHS failed: {exc}") from exc
 
-    def solve(self, options: dict[str, Any]) -> SolveOutcome:
+    def solve(self, options: dict[str, Any], monitor: Any = None,
+              mip_start: bool = False) -> SolveOutcome:
+        """One run. ``monitor`` (a :class:`~portfolio_opt.monitor.SolveMonitor`) watches it
+        and stops it on Ctrl-C; ``mip_start=True`` first hands HiGHS a feasible plan."""
+        with nullcontext() if monitor is None else monitor.sigint():
+            return self._solve(options, monitor, mip_start)
+
+    def _solve(self, options: dict[str, Any], monitor: Any, mip_start: bool) -> SolveOutcome:
         import highspy
 
         opts = dict(options)
         _apply_threads(opts.get("threads"))
         opts.setdefault("output_flag", False)
-        t0 = time.perf_counter()
-        before = float(self.highs.getRunTime())  # HiGHS's run time adds up over runs
-        results = self._run(opts)
         h = self.highs
+        if monitor is not None or mip_start:
+            return self._solve_watched(opts, monitor, mip_start)
+        t0 = time.perf_counter()
+        before = float(h.getRunTime())  # HiGHS's run time adds up over runs
+        results = self._run(opts)
         if h.getModelStatus() == highspy.HighsModelStatus.kNotset:
             # Another HiGHS user in this process built the thread pool with another count.
             _reset_threads()
@@ -199,6 +252,44 @@ class PersistentHighs:
         outcome = outcome_from_highs(h, handoff, run)
         if outcome.has_solution:
             results.solution_loader.load_vars()
+        return outcome
+
+    def _solve_watched(self, opts: dict[str, Any], monitor: Any,
+                       mip_start: bool) -> SolveOutcome:
+        """Run the HiGHS instance directly, not through Pyomo's ``solve``: that one captures
+        the process's stdout and stderr (so no live status or log line would get out) and
+        its update step discards a MIP start handed to HiGHS."""
+        import highspy
+
+        h = self.highs
+        t0 = time.perf_counter()
+        self.solver.update()  # push any change made since the hand-off
+        columns = self.solver._pyomo_var_to_solver_var_map
+        start = None
+        if mip_start:
+            from .mip_start import restricted_columns
+
+            start = _with_start(h, restricted_columns(self.model, lambda v: columns.get(id(v))),
+                                opts, monitor)
+        for key, value in opts.items():
+            h.setOptionValue(key, value)
+        before = float(h.getRunTime())
+        with _watched(monitor, h):
+            h.run()
+            if h.getModelStatus() == highspy.HighsModelStatus.kNotset:
+                _reset_threads()
+                _apply_threads(opts.get("threads"))
+                h.run()
+        run = float(h.getRunTime()) - before
+        wall = time.perf_counter() - t0 - (start.seconds if start is not None else 0.0)
+        handoff = self.handoff_seconds if self._first else max(0.0, wall - run)
+        self._first = False
+        outcome = _check_start(outcome_from_highs(h, handoff, run), start)
+        if outcome.has_solution:
+            values = h.getSolution().col_value
+            pyomo_vars = self.solver._vars
+            for v_id, j in columns.items():
+                pyomo_vars[v_id][0].set_value(values[j], skip_validation=True)
         return outcome
 
 
@@ -216,7 +307,9 @@ def outcome_from_highs(h: Any, handoff: float, run: float) -> SolveOutcome:
     elif model_status in (S.kInfeasible, S.kUnboundedOrInfeasible):
         # Every variable is bounded, so "unbounded or infeasible" means infeasible.
         status = Status.INFEASIBLE
-    elif model_status in (S.kTimeLimit, S.kIterationLimit, S.kSolutionLimit, S.kInterrupt):
+    elif model_status == S.kInterrupt:  # a SolveMonitor asked HiGHS to stop (Ctrl-C)
+        status = Status.INTERRUPTED
+    elif model_status in (S.kTimeLimit, S.kIterationLimit, S.kSolutionLimit):
         status = Status.FEASIBLE if has_solution else Status.TIME_LIMIT_NO_SOLUTION
     else:
         status = Status.ERROR
@@ -231,7 +324,7 @@ def outcome_from_highs(h: Any, handoff: float, run: float) -> SolveOutcome:
     gap: float | None = None
     if is_mip and has_solution:
         gap = float(info.mip_gap)
-        if not math.isfinite(gap):  # no finite relative gap (objective ~ 0)
+        if not math.isfinite(gap) or gap >= 1e50:  # no bound yet, or objective ~ 0
             gap = None if status != Status.OPTIMAL else 0.0
     return SolveOutcome(status, h.modelStatusToString(model_status), objective, bound, gap,
                         run, handoff, is_mip, has_solution)
@@ -269,23 +362,37 @@ class DirectHighs:
         h = self.highs
         return f"{h.versionMajor()}.{h.versionMinor()}.{h.versionPatch()}"
 
-    def solve(self, options: dict[str, Any]) -> SolveOutcome:
+    def solve(self, options: dict[str, Any], monitor: Any = None,
+              mip_start: bool = False) -> SolveOutcome:
+        """As :meth:`PersistentHighs.solve`."""
+        with nullcontext() if monitor is None else monitor.sigint():
+            return self._solve(options, monitor, mip_start)
+
+    def _solve(self, options: dict[str, Any], monitor: Any, mip_start: bool) -> SolveOutcome:
         import highspy
 
         opts = dict(options)
         _apply_threads(opts.get("threads"))
         opts.setdefault("output_flag", False)
         h = self.highs
+        start = None
+        if mip_start:
+            from .mip_start import restricted_columns
+
+            columns = {id(v): j for j, v in enumerate(self.columns)}
+            start = _with_start(h, restricted_columns(self.model, lambda v: columns.get(id(v))),
+                                opts, monitor)
         for key, value in opts.items():
             h.setOptionValue(key, value)
-        h.HandleKeyboardInterrupt = True
         before = float(h.getRunTime())
-        h.run()
-        if h.getModelStatus() == highspy.HighsModelStatus.kNotset:
-            _reset_threads()
-            _apply_threads(opts.get("threads"))
+        with _watched(monitor, h):
             h.run()
+            if h.getModelStatus() == highspy.HighsModelStatus.kNotset:
+                _reset_threads()
+                _apply_threads(opts.get("threads"))
+                h.run()
         outcome = outcome_from_highs(h, self.handoff_seconds, float(h.getRunTime()) - before)
+        outcome = _check_start(outcome, start)
         if outcome.has_solution:
             values = h.getSolution().col_value
             for var, x in zip(self.columns, values, strict=True):

@@ -424,3 +424,157 @@ def test_realistic_portfolio_degenerate_limits():
         assert next_unit(res, kind, entity, period) == pytest.approx(right, abs=1.0)
     assert next_unit(res, "site_capacity", "tx-rockdale") < \
         0.5 * value(res, "site_capacity", "tx-rockdale")
+
+
+# --------------------------------------------------------------------------- spec v2 A and D
+
+
+def v2_lease(cid: str, **c: Any) -> dict[str, Any]:
+    return {"id": cid, "tenant": "t", "it_mw": {"min": 10, "max": 10},
+            "rate_usd_per_kw_month": 100, "start_period": 1, "term_periods": 1, **c}
+
+
+def v2_site(sid: str, price: float = 0.0, **ai: Any) -> dict[str, Any]:
+    return {"id": sid, "capacity_mw": 100,
+            "grid": {"capacity_mw": 100, "price_usd_per_mwh": price},
+            "ai": {"max_it_mw": 10, "block_it_mw": 10, "capex_usd_per_it_mw": 0,
+                   "lead_time_periods": 0, "pue": 1.0, **ai}}
+
+
+def test_group_value_is_the_plan_allowed_a_second_structure():
+    # One 10 IT MW offer in two structures over 5 years, halls of 10 IT MW at 50 MUSD:
+    # op-funded at 150 USD/kW-month earns 90 - 50 = 40 MUSD; tenant-funded at 120 with
+    # 40 MUSD from the tenant earns 72 - 50 + 40 = 62 MUSD. The group takes the second;
+    # allowed both (room for two halls), the plan adds the first: +40 MUSD. That is the
+    # NPV of the instance without the group (102 MUSD) minus 62 MUSD.
+    offers = [v2_lease("op-funded", rate_usd_per_kw_month=150, term_periods=5, group="offer"),
+              v2_lease("tenant-funded", rate_usd_per_kw_month=120, term_periods=5,
+                       group="offer", tenant_capex_usd_per_it_mw=4e6)]
+    data = instance([v2_site("a", max_it_mw=20, capex_usd_per_it_mw=5e6)], periods=5,
+                    contracts=offers)
+    res, _ = solve(data)
+    assert res.objective_npv_usd == pytest.approx(62e6)
+    assert value(res, "contract_group", "offer") == pytest.approx(40e6, rel=1e-9)
+    assert next_unit(res, "contract_group", "offer") == pytest.approx(40e6, rel=1e-9)
+    free = copy.deepcopy(data)
+    for c in free["contracts"]:
+        del c["group"]
+    assert po.solve(free, profile="exact").objective_npv_usd - res.objective_npv_usd == \
+        pytest.approx(40e6, rel=1e-9)
+    mv = res.marginal_values
+    assert mv is not None
+    note = mv[mv.kind == "contract_group"]["note"].iloc[0]
+    assert "'tenant-funded'" in note and "also accepts 'op-funded'" in note
+    assert "40,000,000 USD" in note
+
+
+def test_group_with_nothing_accepted_is_worth_nothing():
+    # Both structures lose money (a 100 MUSD hall for 12 MUSD a year): none is accepted.
+    offers = [v2_lease("x", group="g"), v2_lease("y", group="g")]
+    res, _ = solve(instance([v2_site("a", capex_usd_per_it_mw=10e6)], periods=1,
+                            contracts=offers))
+    assert value(res, "contract_group", "g") == 0.0
+    assert next_unit(res, "contract_group", "g") == 0.0
+    mv = res.marginal_values
+    assert mv is not None
+    assert not mv[mv.kind == "contract_group"]["binding"].iloc[0]
+
+
+def _fixed_allocation(allocation: str) -> dict[str, Any]:
+    # Site a: free power, 15 IT MW existing; site b: 100 USD/MWh (876,000 USD per IT MW
+    # and year at PUE 1), 10 IT MW existing. Lease x: 10 IT MW, years 1-2, a or b; lease y:
+    # 10 IT MW at a in year 2, so a has 15 IT MW for x in year 1 and 5 in year 2.
+    # Fixed: x splits 5 + 5 in both years, energy 2 * 5 * 876,000 = 8.76 MUSD.
+    # Flexible: 10 at a in year 1, 5 + 5 in year 2: 4.38 MUSD.
+    x = v2_lease("x", term_periods=2, eligible={"sites": ["a", "b"]}, max_sites=2,
+                 committed=True, allocation=allocation)
+    y = v2_lease("y", start_period=2, eligible={"sites": ["a"]}, committed=True)
+    return instance([v2_site("a", existing_it_mw=15, max_it_mw=15),
+                     v2_site("b", price=100, existing_it_mw=10)], contracts=[x, y])
+
+
+def test_fixed_allocation_value_of_a_different_split():
+    data = _fixed_allocation("fixed")
+    res, base = solve(data)
+    assert res.objective_npv_usd == pytest.approx(36e6 - 8.76e6)
+    # Year 2 with 1 IT MW more at b and 1 less at a than year 1: year 1 takes that IT MW
+    # at a instead of b, 876,000 USD of energy saved (5 such IT MW are possible).
+    assert value(res, "fixed_allocation", "x", 2) == pytest.approx(876_000, rel=1e-9)
+    assert value(res, "fixed_allocation", "x") == pytest.approx(876_000, rel=1e-9)
+    # The rule lifted, integers held: 8.76 - 4.38 MUSD, as the flexible instance.
+    lifted = fixed_npv(_fixed_allocation("flexible"), base) - fixed_npv(data, base)
+    assert lifted == pytest.approx(4.38e6, rel=1e-9)
+    assert next_unit(res, "fixed_allocation", "x") == pytest.approx(lifted, rel=1e-7)
+    mv = res.marginal_values
+    assert mv is not None
+    note = mv[(mv.kind == "fixed_allocation") & (mv.period == 2)]["note"].iloc[0]
+    assert "1 more at 'b' and 1 less at 'a'" in note
+
+
+def test_fixed_allocation_that_costs_nothing():
+    # Without y, x fits at free site a in both years: the rule does not bind.
+    data = _fixed_allocation("fixed")
+    data["contracts"] = data["contracts"][:1]
+    res, _ = solve(data)
+    assert value(res, "fixed_allocation", "x") == 0.0
+    assert next_unit(res, "fixed_allocation", "x") == 0.0
+
+
+def debt_case(debt: dict[str, Any], periods: int = 3, **limits: Any) -> dict[str, Any]:
+    # One 10 IT MW hall at 50 MUSD in year 1, a committed 10 IT MW lease (12 MUSD a year),
+    # r = 10 %.
+    data = instance([v2_site("a", capex_usd_per_it_mw=5e6)], periods=periods,
+                    horizon={"discount_rate": 0.1},
+                    contracts=[v2_lease("lease", term_periods=periods, committed=True)],
+                    finance={"debt": debt})
+    if limits:
+        data["limits"] = limits
+    return data
+
+
+def annuity(i: float, n: int) -> float:
+    return i / (1 - (1 + i) ** -n)
+
+
+def test_loan_to_cost_point_is_worth_the_loans_npv_gain():
+    # 5 % over 2 years against r = 10 %: each USD borrowed adds 1 - a (1/1.1 + 1/1.1^2)
+    # = 0.066620 USD. 0.01 more of the 50 MUSD hall borrowed: 500,000 USD more.
+    data = debt_case({"max_loan_to_cost": 0.7, "interest_rate": 0.05, "tenor_years": 2})
+    res, base = solve(data)
+    per_usd = 1 - annuity(0.05, 2) * (1 / 1.1 + 1 / 1.1**2)
+    expected = 500_000 * per_usd
+    assert expected == pytest.approx(33_309.82, abs=0.01)
+    assert value(res, "debt_loan_to_cost", "debt", 1) == pytest.approx(expected, rel=1e-9)
+    assert value(res, "debt_loan_to_cost", "debt", 2) == 0.0  # no capex in year 2
+    assert value(res, "debt_loan_to_cost", "debt") == pytest.approx(expected, rel=1e-9)
+    assert next_unit(res, "debt_loan_to_cost", "debt") == pytest.approx(expected, rel=1e-7)
+    right, left = quotients(data, base, setter("finance", "debt", "max_loan_to_cost"), 0.01)
+    assert_quotients(None if right is None else right * 0.01,
+                     None if left is None else left * 0.01, expected)
+
+
+def test_max_total_debt_and_an_equity_budget():
+    # Interest at 10 % = r: a loan is worth nothing in itself; the per-period (equity)
+    # budget of 20 MUSD needs 30 MUSD borrowed, max_total_usd is 32 MUSD: not binding.
+    # At 5 % the loan adds 1 - a(5 %, 5) * sum_k 1.1^-k = 0.124424 USD per USD, so the
+    # plan borrows the 32 MUSD cap, and one more USD of it is worth 0.124424.
+    free = debt_case({"max_loan_to_cost": 0.7, "interest_rate": 0.1, "tenor_years": 5,
+                      "max_total_usd": 32e6}, capex_budget_usd_per_period=20e6)
+    res, _ = solve(free)
+    assert value(res, "debt_total", "debt") == pytest.approx(0.0, abs=1e-9)
+    # the equity budget binds: one more USD of it saves a USD of loan worth nothing
+    assert value(res, "capex_budget_period", "limits", 1) == pytest.approx(0.0, abs=1e-9)
+    data = debt_case({"max_loan_to_cost": 0.7, "interest_rate": 0.05, "tenor_years": 5,
+                      "max_total_usd": 32e6}, capex_budget_usd_per_period=20e6)
+    res, base = solve(data)
+    per_usd = 1 - annuity(0.05, 5) * sum(1.1**-k for k in range(1, 6))
+    assert per_usd == pytest.approx(0.124424, abs=1e-6)
+    assert res.summary()["debt_principal_usd"] == pytest.approx(32e6)
+    assert value(res, "debt_total", "debt") == pytest.approx(per_usd, rel=1e-9)
+    assert next_unit(res, "debt_total", "debt") == pytest.approx(per_usd, rel=1e-7)
+    right, left = quotients(data, base, setter("finance", "debt", "max_total_usd"), 1e6)
+    assert_quotients(right, left, per_usd)
+    mv = res.marginal_values
+    assert mv is not None
+    budget = mv[(mv.kind == "capex_budget_period") & (mv.period == 1)]["note"].iloc[0]
+    assert "equity" in budget
