@@ -109,6 +109,31 @@ def test_rerun_with_a_partial_store_solves_only_what_is_missing(killed: BatchRes
         assert both.loc[6, "status"] == "optimal"
 
 
+def _spawned_children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` and that run multiprocessing's spawn_main."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"spawn_main" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an exited child not yet reaped)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
 @pytest.mark.slow
 def test_ctrl_c_leaves_a_readable_store_and_a_rerun_finishes(tmp_path: Path) -> None:
     batch = tmp_path / "long.yaml"
@@ -124,9 +149,12 @@ def test_ctrl_c_leaves_a_readable_store_and_a_rerun_finishes(tmp_path: Path) -> 
     while time.monotonic() < deadline and len(list((out / "shards").glob("*.results.parquet"))
                                               if (out / "shards").is_dir() else []) < 2:
         time.sleep(0.05)
+    workers = _spawned_children(proc.pid)
+    assert len(workers) == 2  # both workers are solving when Ctrl-C comes
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
+    assert not [pid for pid in workers if _running(pid)]  # the workers were stopped
     assert "interrupted" in err and "Traceback" not in err
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["state"] == "interrupted"
