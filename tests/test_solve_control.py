@@ -196,3 +196,12 @@ def test_quiet_or_piped_output_has_no_status_line(big: Path, tmp_path: Path) -> 
     # 200 sites: the 15 largest are printed, the rest counted.
     assert "15 largest sites of 200" in piped.stdout
     assert "... and 185 more sites in site_periods.csv" in piped.stdout
+
+
+def test_the_library_logs_progress_and_the_start(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("INFO", logger="portfolio_opt.solver"):
+        r = po.solve(TUTORIAL, marginal_values=False)
+    assert r.status == po.Status.OPTIMAL
+    messages = [rec.getMessage() for rec in caplog.records if rec.name == "portfolio_opt.solver"]
+    assert any(m.startswith("MIP start: the plan without new lease offers") for m in messages)
+    assert any(STATUS_LINE in m for m in messages)
