@@ -1,7 +1,8 @@
-"""The spec's MILP (instance-format v1 and v2 parts A and D), on highspy.
+"""The spec's MILP (instance-format v1 and v2 parts A, C and D), on highspy.
 
 Written from the spec pages alone (/work/shared/spec/instance-format.md, "Decisions and
-rules" and "Objective"; instance-format-v2.md, "A. Deal structures" and "D. Project debt"),
+rules" and "Objective"; instance-format-v2.md, "A. Deal structures", "C. Firm AI,
+interruptible Bitcoin" and "D. Project debt"),
 to cross-check the product: one block per rule, each with the rule it implements quoted
 above it. Money is in MUSD inside the model (so that coefficients stay near 1); the NPV
 returned is in USD.
@@ -10,8 +11,7 @@ The instance comes in as a plain dict with the spec's field names (a link's tail
 ``from``), for example ``Instance.model_dump(by_alias=True)`` of a validated instance; an
 object with ``model_dump`` is dumped here. Nothing is imported from the product: the
 instance is assumed valid, and the spec's defaults are applied here (:func:`with_defaults`).
-Parts B (uncertainty) and C (blocks, demand response) are not implemented: an instance
-using them is refused.
+Part B (uncertainty) is not implemented: an instance using it is refused.
 
 The model is held in a small builder of our own (:class:`Milp`: columns, rows as sparse
 dicts, a linear objective with a constant) and handed to HiGHS in one go.
@@ -181,6 +181,11 @@ class ReferenceResult:
     debt_principal_usd: float | None = None      # sum of loans (D)
     debt_after_horizon_usd: float | None = None  # payments after the last period, discounted
     periods: list[dict[str, float]] = field(default_factory=list)  # cashflows.csv rows
+    # v2 C: site_period_blocks.csv, (site, period, block) -> btc_mw, grid_import_mw, dr_mw
+    # (block None without market.blocks); site_periods.csv's share-weighted averages.
+    site_blocks: dict[tuple[str, int, str | None], dict[str, float]] = field(
+        default_factory=dict)
+    site_periods: dict[tuple[str, int], dict[str, float]] = field(default_factory=dict)
     tail_by_contract: dict[str, float] = field(default_factory=dict)  # tail_value_usd
 
     def value(self, expr: Expr) -> float:
@@ -196,7 +201,8 @@ class ReferenceResult:
 # means "absent" (v1 "Document"), so a None value is replaced by the default too.
 _HORIZON = {"years_per_period": 1.0, "start_year": 2026, "discount_rate": 0.0,
             "terminal_value": "none", "tail_energy_price_usd_per_mwh": None}
-_BTC = {"pue": 1.0, "uptime": 1.0, "opex_usd_per_mw_year": 0.0, "expansion": None}
+_BTC = {"pue": 1.0, "uptime": 1.0, "opex_usd_per_mw_year": 0.0, "expansion": None,
+        "demand_response": None}
 _AI = {"existing_it_mw": 0.0, "fixed_capex_usd": 0.0, "lead_time_periods": 1, "pue": 1.3,
        "opex_usd_per_it_mw_year": 0.0}
 _SITE = {"grid": None, "btc": None, "ai": None}
@@ -207,7 +213,7 @@ _CONTRACT = {"escalator": 0.0, "eligible": None, "max_sites": 1, "committed": Fa
 _LIMITS = {"capex_budget_usd": None, "capex_budget_usd_per_period": None,
            "max_tenant_share": None, "max_contracts": None}
 _DEBT = {"max_total_usd": None}
-# Keys of parts B and C, which this reference does not implement.
+# Keys of part B, which this reference does not implement.
 _UNSUPPORTED = ("uncertainty",)
 
 
@@ -235,16 +241,19 @@ def with_defaults(raw: dict[str, Any]) -> dict[str, Any]:
     for key in _UNSUPPORTED:
         if raw.get(key) is not None:
             raise NotImplementedError(f"the reference does not implement `{key}` (v2 part B)")
-    if (raw.get("market") or {}).get("blocks") is not None:
-        raise NotImplementedError("the reference does not implement market.blocks (v2 C)")
     inst = dict(raw)
     inst["horizon"] = _filled(raw["horizon"], _HORIZON)
+    # v2 C: "market.blocks: optional: each period's hours split into blocks"; without
+    # blocks, "one block with share 1" (said of demand response; it is v1 for the rest).
+    market = dict(raw["market"])
+    blocks = market.get("blocks")
+    market["blocks"] = ([{"id": b["id"], "hours_share": float(b["hours_share"])}
+                         for b in blocks] if blocks else [{"id": None, "hours_share": 1.0}])
+    inst["market"] = market
     sites = []
     for s in raw["sites"]:
         s = _filled(s, _SITE)
         if s["btc"] is not None:
-            if s["btc"].get("demand_response") is not None:
-                raise NotImplementedError("the reference does not implement demand_response")
             s["btc"] = _filled(s["btc"], _BTC)
         if s["ai"] is not None:
             s["ai"] = _filled(s["ai"], _AI)
@@ -283,6 +292,16 @@ def series(value: float | list[float], periods: int) -> list[float]:
         assert len(value) == periods, "a series must have one value per period"
         return [float(v) for v in value]
     return [float(value)] * periods
+
+
+def block_prices(value: Any, periods: int, blocks: list[str | None]
+                 ) -> dict[str | None, list[float]]:
+    """v2 C: "every price_usd_per_mwh (grid and sources) may be a mapping {block id: series}
+    naming every block, or a plain series (the same in every block)"."""
+    if isinstance(value, dict):
+        assert set(value) == set(blocks), "a price mapping must name every block"
+        return {b: series(value[b], periods) for b in blocks}
+    return dict.fromkeys(blocks, series(value, periods))
 
 
 def annuity_factor(i: float, n: int) -> float:
@@ -358,6 +377,16 @@ def reference_solve(instance: Any, mip_rel_gap: float = 1e-7,
     D = 365.0 * ypp          # days per period
     H = 8760.0 * ypp         # hours per period
     hashprice = series(inst["market"]["hashprice_usd_per_ph_day"], T)
+    # v2 C: "Per block b: btc_mw[s,t,b] <= fleet, the site envelope, grid import, source
+    #  output, flows and the power balance hold; AI load is firm: serve[c,s,t] is the same
+    #  in every block. Period totals weight blocks by share h_b". Without blocks there is
+    #  one block (id None) of share 1, which is v1.
+    blocks = [(b["id"], float(b["hours_share"])) for b in inst["market"]["blocks"]]
+    block_ids = [bid for bid, _ in blocks]
+
+    def at(*key: Any) -> str:
+        """A column or row name's index, the block left out when there are no blocks."""
+        return ",".join(str(k) for k in key if k is not None)
 
     def df(years: float) -> float:
         """Discount factor (1+r)^-years."""
@@ -372,9 +401,12 @@ def reference_solve(instance: Any, mip_rel_gap: float = 1e-7,
     capex = {t: Expr() for t in P}
     ai_capex = {t: Expr() for t in P}    # v2 D: AICAPEX_t (what may be borrowed against)
     tenant_capex = {t: Expr() for t in P}  # v2 A: TC_t
+    dr_credit = {t: Expr() for t in P}   # v2 C: DR_t
 
-    # Per-site quantities (zero when the site lacks the block).
-    btc_mw: dict[tuple[str, int], Expr] = {}
+    # Per-site quantities (zero when the site lacks the block). btc_mw and dr_mw are per
+    # price block (v2 C): keys (site, period, block).
+    btc_mw: dict[tuple[str, int, str | None], Expr] = {}
+    dr_mw: dict[tuple[str, int, str | None], Expr] = {}
     reserved: dict[tuple[str, int], Expr] = {}
     available: dict[tuple[str, int], Expr] = {}
     site_by_id = {s["id"]: s for s in inst["sites"]}
@@ -388,23 +420,40 @@ def reference_solve(instance: Any, mip_rel_gap: float = 1e-7,
         b = s["btc"]
         if b is None:
             for t in P:
-                btc_mw[sid, t] = Expr()
+                for bid in block_ids:
+                    btc_mw[sid, t, bid] = Expr()
+                    dr_mw[sid, t, bid] = Expr()
         else:
             exp = b["expansion"]
+            dr = b["demand_response"]
             buy = {t: Expr() for t in P}
             if exp is not None:
                 buy = {t: m.var(f"buy[{sid},{t}]") for t in P}
                 m.le(total(buy.values()), exp["max_mw"], f"buy_max[{sid}]")
             for t in P:
-                btc_mw[sid, t] = m.var(f"btc_mw[{sid},{t}]")
                 bought = total(buy[tau] for tau in P if tau <= t)
-                m.le(btc_mw[sid, t], b["fleet_mw"] + bought, f"fleet[{sid},{t}]")
-                # "BTC_t = sum_s hashprice[t] * (1000 / efficiency) * uptime * D * btc_mw"
                 ph_per_mw = 1000.0 / b["efficiency_j_per_th"]
-                btc_rev[t] += btc_mw[sid, t] * (hashprice[t - 1] * ph_per_mw * b["uptime"]
-                                                * D / MUSD)
-                # "OPEX_t = ypp * sum_s ( btc.opex * btc_mw[s,t] + ... )"
-                opex[t] += btc_mw[sid, t] * (ypp * b["opex_usd_per_mw_year"] / MUSD)
+                for bid, h in blocks:
+                    x = btc_mw[sid, t, bid] = m.var(f"btc_mw[{at(sid, t, bid)}]")
+                    # v1: "btc_mw <= fleet_mw + bought so far"; v2 C: per block
+                    m.le(x, b["fleet_mw"] + bought, f"fleet[{at(sid, t, bid)}]")
+                    # v1: "BTC_t = sum_s hashprice[t] * (1000 / efficiency) * uptime * D
+                    #  * btc_mw"; v2 C: "BTC_t = sum_{s,b} h_b * hashprice[t] * ..."
+                    btc_rev[t] += x * (h * hashprice[t - 1] * ph_per_mw * b["uptime"]
+                                       * D / MUSD)
+                    # "OPEX_t = ypp * sum_s ( btc.opex * btc_mw[s,t] + ... )";
+                    # v2 C: "BTC opex on sum_b h_b * btc_mw[s,t,b]"
+                    opex[t] += x * (h * ypp * b["opex_usd_per_mw_year"] / MUSD)
+                    # v2 C: "Per block b (without blocks: one block with share 1),
+                    #  dr_mw[s,t,b] in [0, max_mw] and dr_mw[s,t,b] <= btc.pue *
+                    #  btc_mw[s,t,b] ... DR_t = ypp * sum_{s,b} h_b * credit * dr_mw[s,t,b]"
+                    if dr is None:
+                        dr_mw[sid, t, bid] = Expr()
+                        continue
+                    d = dr_mw[sid, t, bid] = m.var(f"dr_mw[{at(sid, t, bid)}]", 0,
+                                                   dr["max_mw"])
+                    m.le(d, x * b["pue"], f"dr_ready[{at(sid, t, bid)}]")
+                    dr_credit[t] += d * (ypp * h * dr["credit_usd_per_mw_year"] / MUSD)
                 # "CAPEX_t = sum_s ( ... + expansion.capex * buy[s,t] )"
                 if exp is not None:
                     capex[t] += buy[t] * (exp["capex_usd_per_mw"] / MUSD)
@@ -550,11 +599,12 @@ def reference_solve(instance: Any, mip_rel_gap: float = 1e-7,
             if s["ai"] is not None:
                 m.le(served, available[sid, t], f"ai_use[{sid},{t}]")
             # "Site envelope (reserved halls hold their power from the period they start):
-            #  btc_mw * btc.pue + reserved * ai.pue <= capacity_mw."
+            #  btc_mw * btc.pue + reserved * ai.pue <= capacity_mw." (v2 C: per block)
             btc_pue = s["btc"]["pue"] if s["btc"] is not None else 1.0
             ai_pue = s["ai"]["pue"] if s["ai"] is not None else 1.0
-            m.le(btc_mw[sid, t] * btc_pue + reserved[sid, t] * ai_pue, s["capacity_mw"],
-                 f"envelope[{sid},{t}]")
+            for bid in block_ids:
+                m.le(btc_mw[sid, t, bid] * btc_pue + reserved[sid, t] * ai_pue,
+                     s["capacity_mw"], f"envelope[{at(sid, t, bid)}]")
 
     # -------------------------------------------------------------------- power
     # "Power balance at every site and source, per period, over power-link arcs:
@@ -575,35 +625,47 @@ def reference_solve(instance: Any, mip_rel_gap: float = 1e-7,
         arcs.append((link["id"], link["from"], link["to"], cap, loss))
         if not link["directed"]:
             arcs.append((link["id"] + "~rev", link["to"], link["from"], cap, loss))
+    # v2 C: "Capacities are the same in every block. Per block b: ... grid import, source
+    #  output, flows and the power balance hold"; "ENERGY_t = H * sum_b h_b * ( sum_s
+    #  grid[s,t,b] * price_b[s,t] + sum_src out[src,t,b] * price_b[src,t] )", where a price
+    #  is a mapping {block id: series} or a plain series (the same in every block).
+    grid_prices = {s["id"]: block_prices(s["grid"]["price_usd_per_mwh"], T, block_ids)
+                   for s in inst["sites"] if s["grid"] is not None}
+    source_prices = {src["id"]: block_prices(src["price_usd_per_mwh"], T, block_ids)
+                     for src in inst["sources"]}
+    grid_mw: dict[tuple[str, int, str | None], Expr] = {}
     for t in P:
-        inflow: dict[str, Expr] = defaultdict(Expr)
-        outflow: dict[str, Expr] = defaultdict(Expr)
-        for name, tail_node, head, cap, loss in arcs:
-            f = m.var(f"flow[{name},{t}]", 0, cap)
-            outflow[tail_node] = outflow[tail_node] + f
-            inflow[head] = inflow[head] + f * (1.0 - loss)
-        for s in inst["sites"]:
-            sid = s["id"]
-            supply = Expr()
-            if s["grid"] is not None:
-                supply = m.var(f"grid[{sid},{t}]", 0, s["grid"]["capacity_mw"])
-                price = series(s["grid"]["price_usd_per_mwh"], T)[t - 1]
-                # "ENERGY_t = H * ( sum_s grid_import[s,t] * grid.price[t] + ... )"
-                energy[t] += supply * (H * price / MUSD)
-            load = Expr()
-            if s["btc"] is not None:
-                load += btc_mw[sid, t] * s["btc"]["pue"]
-            if s["ai"] is not None:
-                load += total(serve_at[sid, t]) * s["ai"]["pue"]
-            m.eq(supply + inflow[sid] - outflow[sid], load, f"balance[{sid},{t}]")
-        for src in inst["sources"]:
-            cap = series(src["capacity_mw"], T)[t - 1]
-            price = series(src["price_usd_per_mwh"], T)[t - 1]
-            output = m.var(f"output[{src['id']},{t}]", 0, cap)
-            # "ENERGY_t = H * ( ... + sum_src output[src,t] * price[src,t] )"
-            energy[t] += output * (H * price / MUSD)
-            m.eq(output + inflow[src["id"]] - outflow[src["id"]], 0.0,
-                 f"balance[{src['id']},{t}]")
+        for bid, h in blocks:
+            inflow: dict[str, Expr] = defaultdict(Expr)
+            outflow: dict[str, Expr] = defaultdict(Expr)
+            for name, tail_node, head, cap, loss in arcs:
+                f = m.var(f"flow[{at(name, t, bid)}]", 0, cap)
+                outflow[tail_node] = outflow[tail_node] + f
+                inflow[head] = inflow[head] + f * (1.0 - loss)
+            for s in inst["sites"]:
+                sid = s["id"]
+                supply = Expr()
+                if s["grid"] is not None:
+                    supply = m.var(f"grid[{at(sid, t, bid)}]", 0, s["grid"]["capacity_mw"])
+                    price = grid_prices[sid][bid][t - 1]
+                    # "ENERGY_t = H * ( sum_s grid_import[s,t] * grid.price[t] + ... )"
+                    energy[t] += supply * (H * h * price / MUSD)
+                grid_mw[sid, t, bid] = supply
+                load = Expr()
+                if s["btc"] is not None:
+                    load += btc_mw[sid, t, bid] * s["btc"]["pue"]
+                if s["ai"] is not None:  # firm: the same serve in every block
+                    load += total(serve_at[sid, t]) * s["ai"]["pue"]
+                m.eq(supply + inflow[sid] - outflow[sid], load,
+                     f"balance[{at(sid, t, bid)}]")
+            for src in inst["sources"]:
+                cap = series(src["capacity_mw"], T)[t - 1]
+                price = source_prices[src["id"]][bid][t - 1]
+                output = m.var(f"output[{at(src['id'], t, bid)}]", 0, cap)
+                # "ENERGY_t = H * ( ... + sum_src output[src,t] * price[src,t] )"
+                energy[t] += output * (H * h * price / MUSD)
+                m.eq(output + inflow[src["id"]] - outflow[src["id"]], 0.0,
+                     f"balance[{at(src['id'], t, bid)}]")
 
     # -------------------------------------------------------------------- debt (v2 D)
     # "loan[t] >= 0, loan[t] <= max_loan_to_cost * AICAPEX_t ...; sum_t loan[t] <=
@@ -651,9 +713,11 @@ def reference_solve(instance: Any, mip_rel_gap: float = 1e-7,
     # like capex, (1+r)^-((t-1)*ypp)"; "TV is part of the NPV".
     # v2 D: "the NPV term of a loan is loan[t] * ( (1+r)^-((t-1)*ypp)
     #        - a * sum_{k=1..n} (1+r)^-((t-1)*ypp + k) )", every payment counted.
+    # v2 C: DR_t is "an operating cash flow (dr_credit column)".
     npv = Expr()
     for t in P:
-        operating = btc_rev[t] + ai_rev[t] + recovery[t] - energy[t] - opex[t]
+        operating = (btc_rev[t] + ai_rev[t] + recovery[t] + dr_credit[t] - energy[t]
+                     - opex[t])
         npv += operating * df(t * ypp) - (capex[t] - tenant_capex[t]) * df((t - 1) * ypp)
         if debt is not None:
             repaid = annuity * sum(df((t - 1) * ypp + k) for k in range(1, tenor + 1))
@@ -665,10 +729,10 @@ def reference_solve(instance: Any, mip_rel_gap: float = 1e-7,
         return res
 
     # -------------------------------------------------------------------- reported parts
-    # v2 A/D outputs: cashflows.csv per period (net adds energy_recovery, tenant_capex,
-    # debt_drawn - debt_service; `discounted` discounts the operating part at the end of
-    # the period, capex - tenant_capex and debt_drawn at its start, and each payment at
-    # its own year); "debt_service (payments whose year falls in ((t-1)*ypp, t*ypp],
+    # v2 A/C/D outputs: cashflows.csv per period (net adds energy_recovery, dr_credit,
+    # tenant_capex, debt_drawn - debt_service; `discounted` discounts the operating part
+    # at the end of the period, capex - tenant_capex and debt_drawn at its start, and each
+    # payment at its own year); "debt_service (payments whose year falls in ((t-1)*ypp, t*ypp],
     # compared with a 1e-9 tolerance)"; debt_after_horizon_usd = the payments after the
     # last period, discounted; objective_npv_usd = sum of discounted + terminal_value_usd
     # - debt_after_horizon_usd.
@@ -683,12 +747,12 @@ def reference_solve(instance: Any, mip_rel_gap: float = 1e-7,
                    if (t - 1) * ypp + 1e-9 < y <= t * ypp + 1e-9]
         row = {name: res.value(e[t]) * MUSD for name, e in (
             ("btc_revenue", btc_rev), ("ai_revenue", ai_rev), ("energy_recovery", recovery),
-            ("energy_cost", energy), ("opex", opex), ("capex", capex),
+            ("dr_credit", dr_credit), ("energy_cost", energy), ("opex", opex), ("capex", capex),
             ("tenant_capex", tenant_capex), ("debt_drawn", loan))}
         row["period"] = t
         row["debt_service"] = sum(p for _, p in service)
         operating = (row["btc_revenue"] + row["ai_revenue"] + row["energy_recovery"]
-                     - row["energy_cost"] - row["opex"])
+                     + row["dr_credit"] - row["energy_cost"] - row["opex"])
         row["net"] = (operating - row["capex"] + row["tenant_capex"] + row["debt_drawn"]
                       - row["debt_service"])
         row["discounted"] = (operating * df(t * ypp)
@@ -703,6 +767,21 @@ def reference_solve(instance: Any, mip_rel_gap: float = 1e-7,
     res.debt_after_horizon_usd = float(sum(p * df(y) for y, p in payments
                                          if y > T * ypp + 1e-9))
     res.tail_by_contract = {cid: res.value(e) * MUSD for cid, e in tail_by_contract.items()}
+    # v2 C: "site_period_blocks.csv has site, period, block, btc_mw, grid_import_mw" (and
+    # dr_mw); "site_periods.csv gains dr_mw (share-weighted) and reports every block-varying
+    # column ... as its share-weighted average".
+    for s in inst["sites"]:
+        sid = s["id"]
+        for t in P:
+            avg = dict.fromkeys(("btc_mw", "grid_import_mw", "dr_mw"), 0.0)
+            for bid, h in blocks:
+                row = {"btc_mw": res.value(btc_mw[sid, t, bid]),
+                       "grid_import_mw": res.value(grid_mw[sid, t, bid]),
+                       "dr_mw": res.value(dr_mw[sid, t, bid])}
+                res.site_blocks[sid, t, bid] = row
+                for key, value in row.items():
+                    avg[key] += h * value
+            res.site_periods[sid, t] = avg
     return res
 
 
