@@ -250,3 +250,157 @@ def test_cli_bad_path_exits_2_and_writes_nothing(tmp_path: Path) -> None:
     assert proc.stderr.startswith("InputError:") and "Traceback" not in proc.stderr
     assert "sites[a].ai.capex_usd_per_it_mw" in proc.stderr  # the nearest valid path
     assert not out.exists()
+
+
+# --- spec v2: project debt and alternative deal structures ------------------------------
+
+RATE = "finance.debt.interest_rate"
+CONTRIBUTION = "contracts[tenant-funded].tenant_capex_usd_per_it_mw"
+
+
+def debt_only_hall(tenor: int) -> dict[str, Any]:
+    """One 10 IT MW hall at 5 MUSD per IT MW (C = 50 MUSD, period 1, no lead time) for a
+    3-year lease at 175 USD/kW-month (21 MUSD a year), free power, r = 10 %.
+
+    Unlevered: U = 21e6 * A(3) - 50e6 = 2,223,891.81, A(n) = sum_{k<=n} 1.1^-k.
+    The equity budget of period 1 is 10 MUSD, so the hall needs a loan L >= 40 MUSD, and
+    the loan-to-cost of 0.8 caps it at 40 MUSD: L = 40 MUSD whatever the rate. The lease is
+    not committed, so the plan is this hall (NPV U + L (1 - a(i) A(n)), a(i) the annuity
+    factor) or nothing (NPV 0): the hall is built iff its levered NPV >= 0.
+    """
+    return {
+        "name": "debt-only-hall",
+        "horizon": {"periods": 3, "discount_rate": 0.10},
+        "market": {"hashprice_usd_per_ph_day": 40},
+        "sites": [{"id": "a", "capacity_mw": 100,
+                   "grid": {"capacity_mw": 100, "price_usd_per_mwh": 0},
+                   "ai": {"max_it_mw": 10, "block_it_mw": 10, "capex_usd_per_it_mw": 5e6,
+                          "lead_time_periods": 0, "pue": 1.0}}],
+        "contracts": [{"id": "lease", "tenant": "t", "it_mw": {"min": 10, "max": 10},
+                       "rate_usd_per_kw_month": 175, "start_period": 1, "term_periods": 3}],
+        "limits": {"capex_budget_usd_per_period": 10e6},
+        "finance": {"debt": {"max_loan_to_cost": 0.8, "interest_rate": 0.075,
+                             "tenor_years": tenor}},
+    }
+
+
+def annuity_pv(n: int, r: float = 0.10) -> float:
+    return sum((1 + r) ** -k for k in range(1, n + 1))
+
+
+def annuity(i: float, n: int) -> float:
+    return i / (1 - (1 + i) ** -n) if i else 1 / n
+
+
+UNLEVERED = 21e6 * annuity_pv(3) - 50e6
+LOAN = 40e6
+
+
+def levered_npv(i: float, tenor: int) -> float:
+    return UNLEVERED + LOAN * (1 - annuity(i, tenor) * annuity_pv(tenor))
+
+
+def test_interest_rate_breakeven_with_a_one_year_loan_is_the_closed_form(tmp_path) -> None:
+    """Tenor 1: the loan is repaid as L (1 + i) at the end of year 1, so the levered NPV is
+    U + L - L (1 + i) / 1.1 = U - L (i - 0.1) / 1.1, zero at i* = 0.1 + 1.1 U / L."""
+    i_star = 0.1 + 1.1 * UNLEVERED / LOAN
+    assert round(UNLEVERED, 2) == 2_223_891.81
+    assert i_star == pytest.approx(0.1611570, abs=1e-7)
+    src = tmp_path / "hall.json"
+    src.write_text(json.dumps(debt_only_hall(tenor=1)), encoding="utf-8")
+    out = tmp_path / "out"
+    proc = _cli(str(src), "--param", RATE, "--range", "0", "0.2", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_csv(out / "breakevens.csv")
+    assert list(table["site"]) == [PORTFOLIO, "a"]
+    tol = 1e-3 * 0.2
+    for r in table.itertuples(index=False):
+        assert r.direction == "to_btc"  # built below i*, nothing above
+        assert abs(r.breakeven - i_star) <= tol / 2
+        assert r.bracket_low < i_star < r.bracket_high
+        assert r.npv_below_usd == pytest.approx(UNLEVERED - LOAN * (r.bracket_low - 0.1) / 1.1,
+                                                abs=1.0)
+        assert r.npv_above_usd == 0.0
+        assert r.verified
+    meta = json.loads((out / "breakeven.json").read_text(encoding="utf-8"))
+    assert meta["model_rebuilds"] == 1  # every rate a parameter update, never a rebuild
+
+
+def test_interest_rate_breakeven_with_a_five_year_loan() -> None:
+    """Tenor 5: zero levered NPV where a(i*) = (U + L) / (L A(5)) = 0.2784639; i* found here
+    by bisecting that arithmetic alone (no solver): 12.153 %."""
+    a_star = (UNLEVERED + LOAN) / (LOAN * annuity_pv(5))
+    lo, hi = 0.0, 0.2
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if annuity(mid, 5) < a_star else (lo, mid)
+    i_star = 0.5 * (lo + hi)
+    assert a_star == pytest.approx(0.2784639, abs=1e-7)
+    assert i_star == pytest.approx(0.1215328, abs=1e-7)
+    assert levered_npv(i_star, 5) == pytest.approx(0.0, abs=1e-3)
+    inst = portfolio_opt.Instance.model_validate(debt_only_hall(tenor=5))
+    res = run_breakeven(inst, RATE, 0.0, 0.2)
+    assert [(r.site, r.direction) for r in res.table.itertuples(index=False)] == [
+        (PORTFOLIO, "to_btc"), ("a", "to_btc")]
+    for r in res.table.itertuples(index=False):
+        assert abs(r.breakeven - i_star) <= r.tolerance / 2
+        assert r.npv_below_usd == pytest.approx(levered_npv(r.bracket_low, 5), abs=1.0)
+        assert r.verified
+    assert res.rebuilds == 1
+    assert_confirmed(inst, res.table, RATE, 0.0, 0.2)
+
+
+def two_structures(r: float = 0.0) -> dict[str, Any]:
+    """One offer of 10 IT MW for 3 years in two structures (one `group`), one hall of
+    50 MUSD either way, free power, r = 0:
+
+    operator-funded at 150 USD/kW-month: 150 * 12,000 * 10 * 3 - 50e6 = 4,000,000;
+    tenant-funded at 100 USD/kW-month with x per IT MW from the tenant:
+        100 * 12,000 * 10 * 3 - 50e6 + 10 x = -14,000,000 + 10 x.
+    Equal at x* = 12,000 * (150 - 100) * 3 = 1,800,000 USD per IT MW: the tenant-funded
+    structure is accepted above x*, the operator-funded one below. The hall is built
+    either way, so no site changes state.
+    """
+    def offer(cid: str, rate: float, **extra: Any) -> dict[str, Any]:
+        return {"id": cid, "tenant": "t", "it_mw": {"min": 10, "max": 10},
+                "rate_usd_per_kw_month": rate, "start_period": 1, "term_periods": 3,
+                "group": "offer", **extra}
+
+    return {
+        "name": "two-structures",
+        "horizon": {"periods": 3, "discount_rate": r},
+        "market": {"hashprice_usd_per_ph_day": 40},
+        "sites": [{"id": "a", "capacity_mw": 100,
+                   "grid": {"capacity_mw": 100, "price_usd_per_mwh": 0},
+                   "ai": {"max_it_mw": 10, "block_it_mw": 10, "capex_usd_per_it_mw": 5e6,
+                          "lead_time_periods": 0, "pue": 1.0}}],
+        "contracts": [offer("operator-funded", 150),
+                      offer("tenant-funded", 100, tenant_capex_usd_per_it_mw=1e6)],
+    }
+
+
+def test_tenant_capex_breakeven_between_two_structures_of_one_offer() -> None:
+    x_star = 12_000 * (150 - 100) * 3
+    assert x_star == 1_800_000
+    inst = portfolio_opt.Instance.model_validate(two_structures())
+    res = run_breakeven(inst, CONTRIBUTION, 0.5e6, 4e6)
+    got = [(r.site, r.kind, r.direction) for r in res.table.itertuples(index=False)]
+    assert got == [("operator-funded", "contract", "declined"),
+                   ("tenant-funded", "contract", "accepted")]
+    for r in res.table.itertuples(index=False):
+        assert abs(r.breakeven - x_star) <= r.tolerance / 2
+        assert r.npv_below_usd == pytest.approx(4e6, abs=1.0)
+        assert r.npv_above_usd == pytest.approx(-14e6 + 10 * r.bracket_high, abs=1.0)
+        assert r.verified
+    # 30 IT MW-periods of the accepted structure on each side
+    assert list(res.table["ai_it_mw_periods_below"]) == pytest.approx([30.0, 0.0])
+    assert list(res.table["ai_it_mw_periods_above"]) == pytest.approx([0.0, 30.0])
+    assert res.rebuilds == 1  # positive contributions only: parameter updates
+    scan = res.scan
+    assert set(scan["kind"]) == {"portfolio", "site", "contract"}
+    assert (scan.loc[scan["kind"] == "site", "ai_it_mw_periods"] == 30.0).all()
+    # from a zero contribution the structure changes once (tenant capex enters the
+    # model): one more build, the same breakeven
+    res0 = run_breakeven(inst, CONTRIBUTION, 0.0, 4e6, verify=False)
+    assert res0.rebuilds == 2
+    assert abs(res0.table["breakeven"].iloc[0] - x_star) <= res0.tol / 2

@@ -1,9 +1,14 @@
-"""Breakevens: the parameter values at which the optimal plan flips between BTC and AI.
+"""Breakevens: the parameter values at which the optimal plan flips between BTC and AI,
+or between alternative structures of one offer.
 
 For one parameter path and a range [lo, hi], a site is "in AI" at a value x when the
 optimal plan at x serves more than :data:`AI_TOL` IT MW there summed over the periods;
-the portfolio is in AI when its total is. A flip is a change of that state between two
-values. The search is deliberately plain, so that each number it reports can be checked:
+the portfolio is in AI when its total is. A contract of a ``group`` (alternative
+structures of one offer, spec v2 A) is "accepted" when the plan serves more than
+:data:`AI_TOL` IT MW of it summed over the periods: a flip between an operator-funded and
+a tenant-funded structure need not change any site's AI state, so it is tracked per
+contract. A flip is a change of such a state between two values. The search is
+deliberately plain, so that each number it reports can be checked:
 
 1. solve a coarse grid of ``grid`` points spanning [lo, hi] and bracket every change of
    state between neighbours (a site can flip more than once; each flip is a row);
@@ -50,6 +55,7 @@ __all__ = [
     "SCAN_COLUMNS",
     "BreakevenResult",
     "find_breakevens",
+    "grouped_contracts",
     "run_breakeven",
 ]
 
@@ -57,26 +63,33 @@ log = logging.getLogger(__name__)
 
 AI_TOL = 1e-6  # IT MW-periods: above this a site counts as serving AI
 PORTFOLIO = "portfolio"  # the row label for the whole portfolio
+# ``site`` names the entity: a site id, ``portfolio``, or a grouped contract's id; ``kind``
+# says which (site, portfolio, contract). A contract's direction is accepted / declined.
 BREAKEVEN_COLUMNS = [
     "site", "direction", "breakeven", "tolerance", "bracket_low", "bracket_high",
     "ai_it_mw_periods_below", "ai_it_mw_periods_above", "npv_below_usd", "npv_above_usd",
-    "solves", "verified",
+    "solves", "verified", "kind",
 ]
-SCAN_COLUMNS = ["value", "phase", "status", "objective_npv_usd", "site", "ai_it_mw_periods"]
+SCAN_COLUMNS = ["value", "phase", "status", "objective_npv_usd", "site", "ai_it_mw_periods",
+                "kind"]
+Entity = tuple[str, str]  # (kind, id): ("site", "a"), ("portfolio", "portfolio"), ...
+_PORTFOLIO: Entity = ("portfolio", PORTFOLIO)
+_DIRECTIONS = {"contract": ("declined", "accepted")}  # (leaves, enters); else to_btc/to_ai
 FILES = {"table": "breakevens.csv", "scan": "breakeven_scan.csv", "meta": "breakeven.json"}
 
 
 @dataclass
 class _Point:
-    """One solved value: status, NPV and AI IT MW-periods per site and for the portfolio."""
+    """One solved value: status, NPV and IT MW-periods per entity (site, portfolio, grouped
+    contract)."""
 
     value: float
     phase: str
     status: str
     npv: float | None
-    ai: dict[str, float]  # site (and PORTFOLIO) -> IT MW-periods; empty without a plan
+    ai: dict[Entity, float]  # entity -> IT MW-periods; empty without a plan
 
-    def state(self, who: str) -> bool | None:
+    def state(self, who: Entity) -> bool | None:
         return None if not self.ai else self.ai[who] > AI_TOL
 
 
@@ -160,6 +173,8 @@ class _Search:
         self.engine = engine
         self.points: dict[float, _Point] = {}
         self.sites = [s.id for s in base.sites if s.ai is not None]
+        self.entities: list[Entity] = [_PORTFOLIO, *(("site", s) for s in self.sites),
+                                       *(("contract", c) for c in grouped_contracts(base))]
 
     def variant(self, x: float) -> Instance:
         from .paths import apply_overrides
@@ -171,17 +186,13 @@ class _Search:
         if x in self.points:
             return self.points[x]
         result = self.engine.solve(self.variant(x))
-        ai: dict[str, float] = {}
-        if result.has_plan:
-            served = result.site_periods.groupby("site")["ai_served_it_mw"].sum()
-            ai = {s: float(served.get(s, 0.0)) for s in self.sites}
-            ai[PORTFOLIO] = float(sum(ai.values()))
+        ai = _served(result, self.entities) if result.has_plan else {}
         point = _Point(x, phase, str(result.status), result.objective_npv_usd, ai)
         log.debug("%s = %.10g: %s, NPV %s", self.param, x, point.status, point.npv)
         self.points[x] = point
         return point
 
-    def refine(self, tol: float, max_solves: int) -> set[tuple[str, float]]:
+    def refine(self, tol: float, max_solves: int) -> set[tuple[Entity, float]]:
         """Bisect until every change of state between neighbouring solved values is <= tol.
 
         Every entity's state is checked against every solved value, not only the grid:
@@ -190,7 +201,7 @@ class _Search:
         brackets that could not be narrowed (a value without a plan inside them, or the
         ``max_solves`` cap).
         """
-        stuck: set[tuple[str, float]] = set()
+        stuck: set[tuple[Entity, float]] = set()
         while True:
             todo = [(who, a, b) for who, a, b in self.changes()
                     if b.value - a.value > tol and (who, a.value) not in stuck]
@@ -204,11 +215,11 @@ class _Search:
                 if mid.state(who) is None:  # no plan here: report the bracket as is
                     stuck.add((who, a.value))
 
-    def changes(self) -> list[tuple[str, _Point, _Point]]:
+    def changes(self) -> list[tuple[Entity, _Point, _Point]]:
         """(entity, below, above) for every change of state between neighbouring values."""
         pts = [self.points[x] for x in sorted(self.points)]
         out = []
-        for who in [PORTFOLIO, *self.sites]:
+        for who in self.entities:
             for a, b in itertools.pairwise(pts):
                 sa, sb = a.state(who), b.state(who)
                 if sa is not None and sb is not None and sa != sb:
@@ -219,14 +230,40 @@ class _Search:
         rows = []
         for x in sorted(self.points):
             p = self.points[x]
-            for who in [PORTFOLIO, *self.sites]:
-                rows.append((p.value, p.phase, p.status, p.npv, who, p.ai.get(who)))
+            for who in self.entities:
+                rows.append((p.value, p.phase, p.status, p.npv, who[1], p.ai.get(who),
+                             who[0]))
         return pd.DataFrame(rows, columns=SCAN_COLUMNS)
 
 
-def _side_ok(base: Instance, param: str, scale: bool, x: float, who: str, want: bool,
+def grouped_contracts(instance: Instance) -> list[str]:
+    """Contracts whose ``group`` holds another contract: alternatives of one offer."""
+    sizes: dict[str, int] = {}
+    for c in instance.contracts:
+        if c.group is not None:
+            sizes[c.group] = sizes.get(c.group, 0) + 1
+    return [c.id for c in instance.contracts if c.group is not None and sizes[c.group] > 1]
+
+
+def _served(result: Any, entities: list[Entity]) -> dict[Entity, float]:
+    """IT MW-periods of every entity in a plan: AI served per site (and in all), and
+    served per contract."""
+    at_site = result.site_periods.groupby("site")["ai_served_it_mw"].sum()
+    per_contract = result.contract_site_periods.groupby("contract")["it_mw"].sum()
+    out: dict[Entity, float] = {}
+    for kind, name in entities:
+        if kind == "site":
+            out[kind, name] = float(at_site.get(name, 0.0))
+        elif kind == "contract":
+            out[kind, name] = float(per_contract.get(name, 0.0))
+    out[_PORTFOLIO] = float(sum(v for (k, _), v in out.items() if k == "site"))
+    return out
+
+
+def _side_ok(base: Instance, param: str, scale: bool, x: float, who: Entity, want: bool,
              profile: str) -> bool:
-    """A cold single solve at ``x`` has ``who`` on the side ``want`` (True = in AI)."""
+    """A cold single solve at ``x`` has ``who`` on the side ``want`` (True = in AI, or
+    accepted for a contract)."""
     from ..api import solve
     from .paths import apply_overrides
 
@@ -234,9 +271,9 @@ def _side_ok(base: Instance, param: str, scale: bool, x: float, who: str, want: 
     result = solve(inst, profile=profile, threads=1, marginal_values=False)
     if not result.has_plan:
         return False
-    served = result.site_periods.groupby("site")["ai_served_it_mw"].sum()
-    total = float(served.sum()) if who == PORTFOLIO else float(served.get(who, 0.0))
-    return (total > AI_TOL) == want
+    sites = [s.id for s in base.sites if s.ai is not None]
+    entities = [*(("site", s) for s in sites), who]
+    return (_served(result, entities)[who] > AI_TOL) == want
 
 
 def run_breakeven(
@@ -300,16 +337,20 @@ def run_breakeven(
                   and _side_ok(base, param, scale, hi_x, who, bool(above.state(who)),
                                str(profile)))
             if not ok:
-                notes.append(f"{who}: cold solves at {lo_x:.10g} / {hi_x:.10g} do not "
+                label = who[1] if who == _PORTFOLIO else f"{who[0]} '{who[1]}'"
+                notes.append(f"{label}: cold solves at {lo_x:.10g} / {hi_x:.10g} do not "
                              "confirm the flip (a tie, or another flip within tol)")
-        rows.append((who, "to_ai" if above.state(who) else "to_btc", x, tol, below.value,
+        leaves, enters = _DIRECTIONS.get(who[0], ("to_btc", "to_ai"))
+        rows.append((who[1], enters if above.state(who) else leaves, x, tol, below.value,
                      above.value, below.ai[who], above.ai[who], below.npv, above.npv, inside,
-                     ok))
+                     ok, who[0]))
     table = pd.DataFrame(rows, columns=BREAKEVEN_COLUMNS)
     what = f"{param} in [{lo:.10g}, {hi:.10g}]" + (" (factors on the base)" if scale else "")
     if table.empty:
-        message = (f"no flip in {what}: no site's AI plan changes between the {grid} grid "
-                   f"points ({len(search.points)} solves)")
+        grouped = " nor any grouped contract's acceptance" if any(
+            k == "contract" for k, _ in search.entities) else ""
+        message = (f"no flip in {what}: no site's AI plan{grouped} changes between the "
+                   f"{grid} grid points ({len(search.points)} solves)")
     else:
         message = (f"{len(table)} flip(s) in {what}, each to within {tol:.6g} "
                    f"({len(search.points)} solves, {engine.stats.rebuilds} model build(s))")

@@ -170,7 +170,7 @@ def _walk(obj: BaseModel, segments: tuple[Segment, ...], keys: tuple[str | int, 
         id_attr = _ENTITY_LISTS.get(seg.name, "id")
         found: list[Location] = []
         reasons: list[str] = []
-        for i, item in enumerate(value):
+        for i, item in enumerate(value or ()):  # an optional list may be absent (None)
             ident = getattr(item, id_attr)
             if seg.selector not in ("*", ident):
                 continue
@@ -184,7 +184,7 @@ def _walk(obj: BaseModel, segments: tuple[Segment, ...], keys: tuple[str | int, 
         if found:
             return found, None
         if seg.selector != "*" and not reasons:
-            ids = ", ".join(getattr(item, id_attr) for item in value) or "none"
+            ids = ", ".join(getattr(item, id_attr) for item in value or ()) or "none"
             return [], f"no entry of '{here}' has id '{seg.selector}' (ids: {ids})"
         return [], reasons[0] if reasons else f"'{here}' is empty"
     if seg.selector is not None:
@@ -216,7 +216,7 @@ def valid_paths(instance: Instance) -> list[str]:
             value = getattr(obj, py_name)
             if isinstance(kind, tuple):
                 id_attr = _ENTITY_LISTS.get(name, "id")
-                for item in value:
+                for item in value or ():  # an optional list may be absent (None)
                     visit(item, f"{here}[{getattr(item, id_attr)}]", (*trail, name))
             elif isinstance(kind, type):
                 if value is not None:
@@ -298,6 +298,8 @@ def _new_value(loc: Location, base: Any, x: float | list[float], scale: bool,
     if base is None:
         raise _issue(text, f"'{loc.label}' is absent in the base instance, so there is "
                      "nothing to scale; give absolute values", source, "parameter")
+    if isinstance(base, dict):  # a price per block (spec v2 C): each block's series scaled
+        return {k: _new_value(loc, v, x, True, periods, text, source) for k, v in base.items()}
     if isinstance(base, list) or isinstance(x, list):
         b = base if isinstance(base, list) else [base] * periods
         f = x if isinstance(x, list) else [x] * periods

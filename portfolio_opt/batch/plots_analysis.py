@@ -131,6 +131,8 @@ def breakeven_figure(result: BreakevenResult, *, title: str | None = None) -> Fi
     from .breakeven import PORTFOLIO
 
     scan = result.scan
+    if "kind" in scan:  # grouped contracts' rows: their flips get a dashed line only
+        scan = scan[scan["kind"] != "contract"]
     points = scan.drop_duplicates("value").sort_values("value")
     has_ai = scan.groupby("site")["ai_it_mw_periods"].max().fillna(0) > 0
     sites = [s for s in scan["site"].drop_duplicates() if s != PORTFOLIO and has_ai.get(s)]
@@ -154,7 +156,7 @@ def breakeven_figure(result: BreakevenResult, *, title: str | None = None) -> Fi
             top.annotate(f"{x:.4g}", (x, 1.0), xycoords=("data", "axes fraction"),
                          rotation=90, va="top", ha="right", fontsize=9, color="#333333")
         for r in result.table.to_dict("records"):
-            if r["site"] in colors:
+            if r["site"] in colors and r.get("kind", "site") == "site":
                 y = max(float(r["ai_it_mw_periods_below"]),
                         float(r["ai_it_mw_periods_above"])) / result.periods
                 bottom.plot([float(r["breakeven"])], [y], linestyle="none", markersize=11,
