@@ -13,6 +13,7 @@ __all__ = [
     "FLOW_COLUMNS",
     "MARGINAL_COLUMNS",
     "OUTPUT_FILES",
+    "SITE_PERIOD_BLOCK_COLUMNS",
     "SITE_PERIOD_COLUMNS",
     "SUMMARY_TOTALS",
     "Status",
@@ -52,7 +53,10 @@ SITE_PERIOD_COLUMNS = [
     "site", "period", "year", "btc_mw", "btc_bought_mw", "halls_started",
     "ai_reserved_it_mw", "ai_available_it_mw", "ai_served_it_mw", "grid_import_mw",
     "gross_load_mw",
+    "dr_mw",  # spec v2 C: share-weighted gross MW standing ready to shed
 ]
+# site_period_blocks.csv (spec v2 C; written only for an instance with market.blocks)
+SITE_PERIOD_BLOCK_COLUMNS = ["site", "period", "block", "btc_mw", "grid_import_mw", "dr_mw"]
 CONTRACT_COLUMNS = [
     "contract", "tenant", "accepted", "it_mw", "sites", "npv_usd", "committed",
     "tail_value_usd",  # spec v2 A
@@ -77,6 +81,7 @@ MARGINAL_COLUMNS = [
 OUTPUT_FILES = {
     "summary": "summary.json",
     "site_periods": "site_periods.csv",
+    "site_period_blocks": "site_period_blocks.csv",
     "contracts": "contracts.csv",
     "contract_site_periods": "contract_site_periods.csv",
     "flows": "flows.csv",

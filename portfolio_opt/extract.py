@@ -18,6 +18,7 @@ from .constants import (
     CONTRACT_COLUMNS,
     CONTRACT_SITE_PERIOD_COLUMNS,
     FLOW_COLUMNS,
+    SITE_PERIOD_BLOCK_COLUMNS,
     SITE_PERIOD_COLUMNS,
 )
 from .model.data import MONEY_SCALE, ModelData
@@ -57,13 +58,19 @@ def extract_plan(m: Any, d: ModelData) -> tuple[dict[str, pd.DataFrame], dict[st
     def values(var: Any) -> dict[Any, float]:
         return {k: _clean(v) for k, v in var.extract_values().items()}
 
-    btc = values(m.btc_mw)
+    w = d.share
+    btc_b = values(m.btc_mw)  # (s, t, b)
+    grid_b = values(m.grid_mw)
+    gen_b = values(m.gen_mw)
+    dr_b = values(m.dr_mw)
     buy = values(m.buy_mw)
     halls = {k: round(v) for k, v in values(m.halls).items()}
     serve = {k: v for k, v in values(m.serve).items()}
-    grid = values(m.grid_mw)
-    gen = values(m.gen_mw)
-    flow = values(m.flow_mw)
+    # Per-period tables report share-weighted averages over the price blocks (spec v2 C).
+    btc = _weighted(btc_b, w)
+    grid = _weighted(grid_b, w)
+    dr = _weighted(dr_b, w)
+    flow = _weighted(values(m.flow_mw), w)
 
     served_at: dict[tuple[str, int], float] = defaultdict(float)
     for (_c, s, t), v in serve.items():
@@ -99,11 +106,15 @@ def extract_plan(m: Any, d: ModelData) -> tuple[dict[str, pd.DataFrame], dict[st
                 cash[t]["opex"] += ypp * bt.opex_usd_per_mw_year * b
                 if bt.expansion is not None:
                     cash[t]["capex"] += bt.expansion.capex_usd_per_mw * buy.get((s, t), 0.0)
+                if bt.demand_response is not None:
+                    credit = ypp * bt.demand_response.credit_usd_per_mw_year
+                    cash[t]["dr_credit"] += credit * dr.get((s, t), 0.0)
             g = grid.get((s, t), 0.0)
             if site.grid is not None:
-                cash[t]["energy_cost"] += d.hours * d.grid_price[s][t] * g
+                cash[t]["energy_cost"] += d.hours * sum(
+                    w[k] * d.grid_price[s][t, k] * grid_b.get((s, t, k), 0.0) for k in d.blocks)
             rows.append((s, t, year[t], b, buy.get((s, t), 0.0), h, reserved, available,
-                         served_at[s, t], g, load))
+                         served_at[s, t], g, load, dr.get((s, t), 0.0)))
     for t in T:
         cash[t]["capex"] += ai_capex[t]
     site_periods = pd.DataFrame(rows, columns=SITE_PERIOD_COLUMNS)
@@ -111,7 +122,8 @@ def extract_plan(m: Any, d: ModelData) -> tuple[dict[str, pd.DataFrame], dict[st
 
     for r in d.sources:
         for t in T:
-            cash[t]["energy_cost"] += d.hours * d.source_price[r][t] * gen.get((r, t), 0.0)
+            cash[t]["energy_cost"] += d.hours * sum(
+                w[k] * d.source_price[r][t, k] * gen_b.get((r, t, k), 0.0) for k in d.blocks)
 
     csp_rows = []
     contract_npv: dict[str, float] = defaultdict(float)
@@ -167,12 +179,32 @@ def extract_plan(m: Any, d: ModelData) -> tuple[dict[str, pd.DataFrame], dict[st
         "flows": flows,
         "cashflows": cashflows,
     }
+    if d.instance.market.blocks:
+        tables["site_period_blocks"] = _block_rows(d, btc_b, grid_b, dr_b)
     totals = {
         "terminal_value_usd": float(sum(contract_tail.values())),
         "debt_principal_usd": principal,
         "debt_after_horizon_usd": after_horizon,
     }
     return tables, totals
+
+
+def _weighted(values: dict[Any, float], share: dict[str, float]) -> dict[Any, float]:
+    """(key..., block) -> value, as key -> share-weighted average over the blocks."""
+    out: dict[Any, float] = defaultdict(float)
+    for (*key, b), v in values.items():
+        out[tuple(key)] += share[b] * v
+    return dict(out)
+
+
+def _block_rows(d: ModelData, btc: dict[Any, float], grid: dict[Any, float],
+                dr: dict[Any, float]) -> pd.DataFrame:
+    """site_period_blocks.csv: BTC MW, grid import and DR MW per site, period and block."""
+    rows = [
+        (s, t, b, btc.get((s, t, b), 0.0), grid.get((s, t, b), 0.0), dr.get((s, t, b), 0.0))
+        for s in d.sites for t in d.periods for b in d.blocks
+    ]
+    return pd.DataFrame(rows, columns=SITE_PERIOD_BLOCK_COLUMNS)
 
 
 def _debt_cash(m: Any, d: ModelData, cash: dict[int, dict[str, float]]

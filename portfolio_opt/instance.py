@@ -25,8 +25,10 @@ from pydantic import (
 __all__ = [
     "AI",
     "BTC",
+    "Block",
     "Contract",
     "Debt",
+    "DemandResponse",
     "Eligible",
     "Expansion",
     "Finance",
@@ -140,6 +142,33 @@ def _series(ge: float) -> PlainValidator:
     return PlainValidator(check)
 
 
+def _block_series(ge: float) -> PlainValidator:
+    """A series, or with price blocks (spec v2 C) a mapping {block id: series}; which block
+    ids a mapping must name is a cross-check (validate.py)."""
+    plain = _series(ge).func
+
+    def check(value: Any) -> float | list[float] | dict[str, float | list[float]]:
+        if not isinstance(value, dict):
+            try:
+                return plain(value)  # type: ignore[call-arg]
+            except ValueError as exc:
+                raise ValueError(f"{exc}; or, with market.blocks, a mapping "
+                                 f"{{block id: series}}") from None
+        if not value:
+            raise ValueError("expected a mapping naming every block, not {}")
+        out: dict[str, float | list[float]] = {}
+        for key, item in value.items():
+            if not isinstance(key, str) or not key:
+                raise ValueError(f"expected block ids as keys, not {key!r}")
+            try:
+                out[key] = plain(item)  # type: ignore[call-arg]
+            except ValueError as exc:
+                raise ValueError(f"block '{key}': {exc}") from None
+        return out
+
+    return PlainValidator(check)
+
+
 def _strict_bool(value: Any) -> bool:
     if not isinstance(value, bool):
         hint = ""
@@ -192,8 +221,13 @@ Year = Annotated[int, _integer()]
 NonNegInt = Annotated[int, _integer(ge=0)]
 PosInt = Annotated[int, _integer(ge=1)]
 Series = Annotated[float | list[float], _series(ge=0)]
+BlockSeries = Annotated[float | list[float] | dict[str, float | list[float]],
+                        _block_series(ge=0)]
 Bool = Annotated[bool, PlainValidator(_strict_bool)]
 Id = Annotated[str, PlainValidator(_identifier)]
+
+
+ALL_BLOCK = "all"  # the one block of an instance without market.blocks
 
 
 class _Strict(BaseModel):
@@ -233,18 +267,33 @@ class Horizon(_Strict):
     tail_energy_price_usd_per_mwh: NonNeg | None = None
 
 
+class Block(_Strict):
+    """A price block (spec v2, part C): a share of every period's hours."""
+
+    id: Id
+    hours_share: UnitInterval
+
+
 class Market(_Strict):
     hashprice_usd_per_ph_day: Series
+    blocks: list[Block] | None = None
 
 
 class Grid(_Strict):
     capacity_mw: NonNeg
-    price_usd_per_mwh: Series
+    price_usd_per_mwh: BlockSeries
 
 
 class Expansion(_Strict):
     max_mw: NonNeg
     capex_usd_per_mw: NonNeg
+
+
+class DemandResponse(_Strict):
+    """Gross site MW a mining site stands ready to shed, and what standing ready pays."""
+
+    credit_usd_per_mw_year: NonNeg
+    max_mw: NonNeg
 
 
 class BTC(_Strict):
@@ -254,6 +303,7 @@ class BTC(_Strict):
     uptime: UnitInterval = 1.0
     opex_usd_per_mw_year: NonNeg = 0.0
     expansion: Expansion | None = None
+    demand_response: DemandResponse | None = None  # spec v2, part C
 
 
 class AI(_Strict):
@@ -278,7 +328,7 @@ class Site(_Strict):
 class Source(_Strict):
     id: Id
     capacity_mw: Series
-    price_usd_per_mwh: Series
+    price_usd_per_mwh: BlockSeries
 
 
 class Link(_Strict):
@@ -385,3 +435,18 @@ class Instance(_Strict):
         if isinstance(value, list):
             return list(value)
         return [float(value)] * self.horizon.periods
+
+    @property
+    def block_shares(self) -> dict[str, float]:
+        """Price blocks and their hours shares; one block "all" of share 1 without blocks."""
+        blocks = self.market.blocks
+        if not blocks:
+            return {ALL_BLOCK: 1.0}
+        return {b.id: b.hours_share for b in blocks}
+
+    def block_series(self, value: float | list[float] | dict[str, float | list[float]]
+                     ) -> dict[str, list[float]]:
+        """Expand a validated (block) price to one value per block and period."""
+        if isinstance(value, dict):
+            return {b: self.series(value[b]) for b in self.block_shares}
+        return dict.fromkeys(self.block_shares, self.series(value))

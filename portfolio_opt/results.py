@@ -53,6 +53,8 @@ class Result:
     )
     flows: pd.DataFrame = field(default_factory=lambda: _empty(FLOW_COLUMNS))
     cashflows: pd.DataFrame = field(default_factory=lambda: _empty(CASHFLOW_COLUMNS))
+    # Per site, period and price block (spec v2 C); None for an instance without blocks.
+    site_period_blocks: pd.DataFrame | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     # USD of NPV per unit of each limit (docs/marginal_values.md); None when not computed.
     marginal_values: pd.DataFrame | None = None
@@ -89,13 +91,16 @@ class Result:
         }
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        return {
+        tables = {
             "site_periods": self.site_periods,
             "contracts": self.contracts,
             "contract_site_periods": self.contract_site_periods,
             "flows": self.flows,
             "cashflows": self.cashflows,
         }
+        if self.site_period_blocks is not None:
+            tables["site_period_blocks"] = self.site_period_blocks
+        return tables
 
     def write(self, out_dir: str | Path, format: str = "csv") -> list[Path]:
         """Write summary.json and, when there is a plan, the tables: one CSV file each
@@ -117,6 +122,9 @@ class Result:
                 written.append(target)
             elif target.exists():
                 target.unlink()
+        stale_blocks = out / OUTPUT_FILES["site_period_blocks"]
+        if "site_period_blocks" not in self.tables() and stale_blocks.exists():
+            stale_blocks.unlink()  # an earlier run's blocks must not sit beside this plan
         workbook = out / "results.xlsx"
         if self.has_plan and format == "xlsx":
             from .spreadsheet import write_results_workbook

@@ -11,6 +11,7 @@ import pyomo.core as pyo
 from .constraints import (
     define_ai_first_hall_constraints,
     define_ai_hall_limit_constraints,
+    define_btc_demand_response_constraints,
     define_btc_expansion_constraints,
     define_btc_fleet_constraints,
     define_capex_budget_constraints,
@@ -40,6 +41,7 @@ Family = Callable[[pyo.ConcreteModel, ModelData], None]
 CONSTRAINT_FAMILIES: tuple[Family, ...] = (
     define_btc_fleet_constraints,
     define_btc_expansion_constraints,
+    define_btc_demand_response_constraints,
     define_ai_hall_limit_constraints,
     define_ai_first_hall_constraints,
     define_hall_block_constraints,

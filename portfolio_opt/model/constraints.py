@@ -18,6 +18,7 @@ from .expressions import ai_capex, available, equity_capex, fleet, reserved
 __all__ = [
     "define_ai_first_hall_constraints",
     "define_ai_hall_limit_constraints",
+    "define_btc_demand_response_constraints",
     "define_btc_expansion_constraints",
     "define_btc_fleet_constraints",
     "define_capex_budget_constraints",
@@ -37,9 +38,21 @@ __all__ = [
 
 
 def define_btc_fleet_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
-    """btc_fleet[s,t]:  btc_mw[s,t] <= F_s + sum_{tau <= t} buy_mw[s,tau]."""
+    """btc_fleet[s,t,b]:  btc_mw[s,t,b] <= F_s + sum_{tau <= t} buy_mw[s,tau]."""
     m.btc_fleet = pyo.Constraint(
-        m.S_btc, m.T, rule=lambda m, s, t: m.btc_mw[s, t] <= fleet(m, d, s, t)
+        m.S_btc, m.T, m.B, rule=lambda m, s, t, b: m.btc_mw[s, t, b] <= fleet(m, d, s, t)
+    )
+
+
+def define_btc_demand_response_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """btc_demand_response[s,t,b]:  dr_mw[s,t,b] <= P^b_s btc_mw[s,t,b]   (spec v2 C: only
+    gross MW that hashes in block b can stand ready to shed there; dr_mw <= max_mw is the
+    variable's bound)."""
+    if not d.dr_sites:
+        return
+    m.btc_demand_response = pyo.Constraint(
+        m.S_dr, m.T, m.B,
+        rule=lambda m, s, t, b: m.dr_mw[s, t, b] <= m.p_btc_pue[s] * m.btc_mw[s, t, b],
     )
 
 
@@ -182,15 +195,20 @@ def define_site_ai_capacity_constraints(m: pyo.ConcreteModel, d: ModelData) -> N
 
 
 def define_site_envelope_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
-    """site_envelope[s,t]:  P^b_s btc_mw[s,t] + P^a_s reserved[s,t] <= Q_s."""
+    """site_envelope[s,t,b]:  P^b_s btc_mw[s,t,b] + P^a_s reserved[s,t] <= Q_s.
+
+    One row per block only at mining sites (their load varies by block); a site without
+    mining has one row per period, indexed by the first block.
+    """
     btc = set(d.btc_sites)
     halls = set(d.hall_sites)
-    keys = [(s, t) for s in d.sites if s in btc or s in halls for t in d.periods]
+    keys = [(s, t, b) for s in d.sites if s in btc or s in halls for t in d.periods
+            for b in (d.blocks if s in btc else d.blocks[:1])]
 
-    def rule(m: pyo.ConcreteModel, s: str, t: int) -> Any:
+    def rule(m: pyo.ConcreteModel, s: str, t: int, b: str) -> Any:
         load: Any = 0.0
         if s in btc:
-            load = m.p_btc_pue[s] * m.btc_mw[s, t]
+            load = m.p_btc_pue[s] * m.btc_mw[s, t, b]
         if s in d.hall_max:
             load = load + m.p_ai_pue[s] * reserved(m, d, s, t)
         return load <= m.p_capacity[s]
@@ -199,10 +217,10 @@ def define_site_envelope_constraints(m: pyo.ConcreteModel, d: ModelData) -> None
 
 
 def define_power_balance_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
-    """power_balance[n,t] at every site and source:
+    """power_balance[n,t,b] at every site and source, in every price block b:
 
-    supply[n,t] + sum_{a into n} (1 - loss_a) flow_mw[a,t] - sum_{a out of n} flow_mw[a,t]
-        = P^b_n btc_mw[n,t] + P^a_n sum_c serve[c,n,t]      (sites)
+    supply[n,t,b] + sum_{a into n} (1 - loss_a) flow_mw[a,t,b] - sum_{a out of n} flow_mw[a,t,b]
+        = P^b_n btc_mw[n,t,b] + P^a_n sum_c serve[c,n,t]    (sites; AI load is firm)
         = 0                                                  (sources)
     with supply = grid_mw (sites with grid), gen_mw (sources), 0 otherwise.
     """
@@ -222,23 +240,23 @@ def define_power_balance_constraints(m: pyo.ConcreteModel, d: ModelData) -> None
 
     nodes = [n for n in [*d.sites, *d.sources] if has_terms(n)]
 
-    def rule(m: pyo.ConcreteModel, n: str, t: int) -> Any:
+    def rule(m: pyo.ConcreteModel, n: str, t: int, b: str) -> Any:
         terms: list[Any] = []
         if n in grid:
-            terms.append(m.grid_mw[n, t])
+            terms.append(m.grid_mw[n, t, b])
         if n in sources:
-            terms.append(m.gen_mw[n, t])
-        terms += [m.p_arc_eff[a] * m.flow_mw[a, t] for a in into[n]]
-        terms += [-m.flow_mw[a, t] for a in out[n]]
+            terms.append(m.gen_mw[n, t, b])
+        terms += [m.p_arc_eff[a] * m.flow_mw[a, t, b] for a in into[n]]
+        terms += [-m.flow_mw[a, t, b] for a in out[n]]
         if n in btc:
-            terms.append(-m.p_btc_pue[n] * m.btc_mw[n, t])
+            terms.append(-m.p_btc_pue[n] * m.btc_mw[n, t, b])
         if served.get((n, t)):
             terms += [-m.p_ai_pue[n] * v for v in served[n, t]]
         if not terms:
             return pyo.Constraint.Skip
         return pyo.quicksum(terms) == 0
 
-    m.power_balance = pyo.Constraint(nodes, m.T, rule=rule)
+    m.power_balance = pyo.Constraint(nodes, m.T, m.B, rule=rule)
 
 
 def define_capex_budget_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:

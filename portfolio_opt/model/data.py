@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..graph import Arc, Network, build_network
 from ..instance import AI, BTC, Contract, Debt, Instance, Site
@@ -48,9 +49,11 @@ class ModelData:
     hashprice: dict[int, float]
     sites: dict[str, Site]
     sources: list[str]
-    grid_price: dict[str, dict[int, float]]
+    blocks: list[str]  # price blocks (spec v2 C); ["all"] without market.blocks
+    share: dict[str, float]  # hours share h_b of each block
+    grid_price: dict[str, dict[tuple[int, str], float]]  # site -> (t, b) -> USD/MWh
     source_cap: dict[str, dict[int, float]]
-    source_price: dict[str, dict[int, float]]
+    source_price: dict[str, dict[tuple[int, str], float]]  # source -> (t, b) -> USD/MWh
     btc_sites: list[str]
     exp_sites: list[str]
     ai_sites: list[str]
@@ -75,6 +78,13 @@ class ModelData:
     # spec v2, part D
     debt: Debt | None = None
     loans: dict[int, LoanSchedule] = field(default_factory=dict)  # periods a loan may start
+    # spec v2, part C
+    dr_sites: list[str] = field(default_factory=list)  # BTC sites with demand_response
+
+    def block_prices(self, value: Any) -> dict[tuple[int, str], float]:
+        """A (block) price expanded to (period, block) -> USD/MWh."""
+        per_block = self.instance.block_series(value)
+        return {(t, b): per_block[b][t - 1] for b in self.blocks for t in self.periods}
 
     def btc(self, s: str) -> BTC:
         b = self.sites[s].btc
@@ -159,19 +169,14 @@ def prepare(instance: Instance, network: Network | None = None,
         hashprice=hashprice,
         sites=sites,
         sources=[src.id for src in instance.sources],
-        grid_price={
-            s.id: dict(zip(periods, series(s.grid.price_usd_per_mwh), strict=True))
-            for s in instance.sites
-            if s.grid is not None
-        },
+        blocks=list(instance.block_shares),
+        share=instance.block_shares,
+        grid_price={},
         source_cap={
             src.id: dict(zip(periods, series(src.capacity_mw), strict=True))
             for src in instance.sources
         },
-        source_price={
-            src.id: dict(zip(periods, series(src.price_usd_per_mwh), strict=True))
-            for src in instance.sources
-        },
+        source_price={},
         btc_sites=[s.id for s in instance.sites if s.btc is not None],
         exp_sites=[s.id for s in instance.sites if s.btc is not None and s.btc.expansion],
         ai_sites=list(hall_max),
@@ -194,6 +199,12 @@ def prepare(instance: Instance, network: Network | None = None,
     data.uses_contracts = [
         c.id for c in instance.contracts if len(data.eligible[c.id]) > c.max_sites
     ]
+    data.grid_price = {s.id: data.block_prices(s.grid.price_usd_per_mwh)
+                       for s in instance.sites if s.grid is not None}
+    data.source_price = {src.id: data.block_prices(src.price_usd_per_mwh)
+                         for src in instance.sources}
+    data.dr_sites = [s.id for s in instance.sites
+                     if s.btc is not None and s.btc.demand_response is not None]
     _prepare_deals(data)
     _prepare_debt(data)
     return data

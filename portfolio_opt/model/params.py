@@ -39,9 +39,9 @@ PARAM_INDEX: dict[str, tuple[str, ...]] = {
     "p_fixed_capex": ("S_fix",),  # MUSD once
     "p_capacity": ("S",),
     "p_grid_cap": ("S_grid",),
-    "p_grid_cost": ("S_grid", "T"),  # MUSD per MW imported over the period
+    "p_grid_cost": ("S_grid", "T", "B"),  # MUSD per MW imported over the whole period
     "p_src_cap": ("R", "T"),
-    "p_src_cost": ("R", "T"),
+    "p_src_cost": ("R", "T", "B"),
     "p_arc_cap": ("A",),
     "p_arc_eff": ("A",),  # 1 - loss
     "p_it_min": ("C",),
@@ -60,6 +60,10 @@ PARAM_INDEX: dict[str, tuple[str, ...]] = {
     "p_loan_npv": ("T_loan",),  # NPV per unit borrowed at the start of t
     "p_ltc": (),
     "p_debt_max": (),  # MUSD
+    # spec v2, part C
+    "p_share": ("B",),  # hours share of each price block
+    "p_dr_credit": ("S_dr",),  # MUSD per MW standing ready over a whole period
+    "p_dr_max": ("S_dr",),
 }
 
 
@@ -103,12 +107,13 @@ def parameter_values(d: ModelData) -> dict[str, dict[Any, float]]:
         grid = d.sites[s].grid
         assert grid is not None
         v["p_grid_cap"][s] = grid.capacity_mw
-        for t in T:
-            v["p_grid_cost"][s, t] = d.hours * price[t] * k
+        for (t, blk), p in price.items():
+            v["p_grid_cost"][s, t, blk] = d.hours * p * k
     for r in d.sources:
         for t in T:
             v["p_src_cap"][r, t] = d.source_cap[r][t]
-            v["p_src_cost"][r, t] = d.hours * d.source_price[r][t] * k
+        for (t, blk), p in d.source_price[r].items():
+            v["p_src_cost"][r, t, blk] = d.hours * p * k
     for i, arc in enumerate(d.arcs):
         v["p_arc_cap"][i] = arc.capacity_mw
         v["p_arc_eff"][i] = 1.0 - arc.loss
@@ -137,6 +142,13 @@ def parameter_values(d: ModelData) -> dict[str, dict[Any, float]]:
         v["p_tail"][key] = value * k
     for t, loan in d.loans.items():
         v["p_loan_npv"][t] = loan.npv
+    for blk in d.blocks:
+        v["p_share"][blk] = d.share[blk]
+    for s in d.dr_sites:
+        dr = d.btc(s).demand_response
+        assert dr is not None
+        v["p_dr_credit"][s] = d.ypp * dr.credit_usd_per_mw_year * k
+        v["p_dr_max"][s] = dr.max_mw
     debt = d.debt
     v["p_ltc"][None] = debt.max_loan_to_cost if debt is not None else 0.0
     v["p_debt_max"][None] = (debt.max_total_usd or 0.0) * k if debt is not None else 0.0
@@ -198,6 +210,8 @@ def structure_signature(d: ModelData) -> tuple[Any, ...]:
         tuple(d.fixed_capex_sites),
         tuple(d.grid_price),
         tuple(d.sources),
+        tuple(d.blocks),
+        tuple(d.dr_sites),
         tuple((a.link, a.tail, a.head) for a in d.arcs),
         tuple((s, d.ai(s).lead_time_periods) for s in d.ai_sites),
         contracts,

@@ -13,7 +13,8 @@ __all__ = ["define_sets", "define_variables"]
 
 
 def define_sets(m: pyo.ConcreteModel, d: ModelData) -> None:
-    """Index sets: T periods, S sites, R sources, A arcs, C contracts and the sparse pairs."""
+    """Index sets: T periods, S sites, R sources, A arcs, C contracts, B price blocks and
+    the sparse pairs."""
     m.T = pyo.Set(initialize=d.periods, ordered=True)
     m.S = pyo.Set(initialize=list(d.sites), ordered=True)
     m.S_btc = pyo.Set(initialize=d.btc_sites, ordered=True)
@@ -23,6 +24,8 @@ def define_sets(m: pyo.ConcreteModel, d: ModelData) -> None:
     m.S_fix = pyo.Set(initialize=d.fixed_capex_sites, ordered=True)
     m.S_grid = pyo.Set(initialize=list(d.grid_price), ordered=True)
     m.R = pyo.Set(initialize=d.sources, ordered=True)
+    m.B = pyo.Set(initialize=d.blocks, ordered=True)
+    m.S_dr = pyo.Set(initialize=d.dr_sites, ordered=True)
     m.A = pyo.Set(initialize=list(range(len(d.arcs))), ordered=True)
     m.C = pyo.Set(initialize=list(d.contracts), ordered=True)
     m.C_uses = pyo.Set(initialize=d.uses_contracts, ordered=True)
@@ -40,8 +43,8 @@ def define_sets(m: pyo.ConcreteModel, d: ModelData) -> None:
 
 def define_variables(m: pyo.ConcreteModel, d: ModelData) -> None:
     """Variables with data-derived bounds (MW, IT MW, counts, binaries), read from the Params."""
-    m.btc_mw = pyo.Var(m.S_btc, m.T, domain=pyo.NonNegativeReals,
-                       bounds=lambda m, s, t: (0.0, m.p_btc_upper[s]))
+    m.btc_mw = pyo.Var(m.S_btc, m.T, m.B, domain=pyo.NonNegativeReals,
+                       bounds=lambda m, s, t, b: (0.0, m.p_btc_upper[s]))
     m.buy_mw = pyo.Var(m.S_exp, m.T, domain=pyo.NonNegativeReals,
                        bounds=lambda m, s, t: (0.0, m.p_exp_max[s]))
     m.halls = pyo.Var(m.S_hall, m.T, domain=pyo.NonNegativeIntegers,
@@ -53,12 +56,15 @@ def define_variables(m: pyo.ConcreteModel, d: ModelData) -> None:
     m.serve = pyo.Var(m.CST, domain=pyo.NonNegativeReals,
                       bounds=lambda m, c, s, t: (0.0, m.p_serve_upper[c, s]))
     m.uses = pyo.Var(m.CS_uses, domain=pyo.Binary)
-    m.grid_mw = pyo.Var(m.S_grid, m.T, domain=pyo.NonNegativeReals,
-                        bounds=lambda m, s, t: (0.0, m.p_grid_cap[s]))
-    m.gen_mw = pyo.Var(m.R, m.T, domain=pyo.NonNegativeReals,
-                       bounds=lambda m, r, t: (0.0, m.p_src_cap[r, t]))
-    m.flow_mw = pyo.Var(m.A, m.T, domain=pyo.NonNegativeReals,
-                        bounds=lambda m, a, t: (0.0, m.p_arc_cap[a]))
+    m.grid_mw = pyo.Var(m.S_grid, m.T, m.B, domain=pyo.NonNegativeReals,
+                        bounds=lambda m, s, t, b: (0.0, m.p_grid_cap[s]))
+    m.gen_mw = pyo.Var(m.R, m.T, m.B, domain=pyo.NonNegativeReals,
+                       bounds=lambda m, r, t, b: (0.0, m.p_src_cap[r, t]))
+    m.flow_mw = pyo.Var(m.A, m.T, m.B, domain=pyo.NonNegativeReals,
+                        bounds=lambda m, a, t, b: (0.0, m.p_arc_cap[a]))
+    # Gross site MW standing ready to shed in block b (spec v2 C), bounded by max_mw.
+    m.dr_mw = pyo.Var(m.S_dr, m.T, m.B, domain=pyo.NonNegativeReals,
+                      bounds=lambda m, s, t, b: (0.0, m.p_dr_max[s]))
     # MUSD drawn at the start of t; bounded by loan-to-cost rows (define_debt_constraints).
     m.loan = pyo.Var(m.T_loan, domain=pyo.NonNegativeReals)
     for c, con in d.contracts.items():
