@@ -60,17 +60,47 @@ def _floor(x: float) -> float:
     return x if math.isinf(x) else float(math.floor(x + HALL_FLOOR_EPS))
 
 
-def _budget_halls(d: ModelData, s: str, last: int) -> float:
-    """Most halls site s alone can pay for when started in periods 1..last (inf: no limit).
+def _tenant_capex_most(d: ModelData, t: int | None = None) -> float:
+    """Most tenant contributions paid in period t (every period: None), USD: every contract
+    with a contribution taken at its it_mw.max (an upper bound)."""
+    return sum(d.contracts[c].tenant_capex_usd_per_it_mw * d.contracts[c].it_mw.max
+               for c in d.tenant_capex_contracts
+               if t is None or d.contracts[c].tenant_capex_at == t)
 
-    A hall's capex falls whole in its start period; the site's first hall also pays
-    fixed_capex_usd in that period. Other capex (other sites, ASICs) is left out, so this
-    is an upper bound.
-    """
+
+def _gross(d: ModelData, equity: float, contributions: float) -> float:
+    """Most gross AI capex an equity budget pays with tenant contributions and debt:
+    capex - contributions - loan <= equity with loan <= min(LTC * capex, max_total_usd)."""
+    money = equity + contributions
+    debt = d.debt if d.loans else None
+    if debt is None or math.isinf(money):
+        return money
+    most = money / (1.0 - debt.max_loan_to_cost)
+    if debt.max_total_usd is not None:
+        most = min(most, money + debt.max_total_usd)
+    return most
+
+
+def _budget_money(d: ModelData) -> tuple[list[float], float]:
+    """Most capex (gross) the per-period budgets and the total budget can pay, USD."""
     lim = d.instance.limits
     per = d.instance.series(lim.capex_budget_usd_per_period) \
         if lim.capex_budget_usd_per_period is not None else [math.inf] * len(d.periods)
     total = math.inf if lim.capex_budget_usd is None else lim.capex_budget_usd
+    return ([_gross(d, b, _tenant_capex_most(d, t)) for t, b in zip(d.periods, per,
+                                                                   strict=True)],
+            _gross(d, total, _tenant_capex_most(d)))
+
+
+def _budget_halls(d: ModelData, s: str, last: int) -> float:
+    """Most halls site s alone can pay for when started in periods 1..last (inf: no limit).
+
+    A hall's capex falls whole in its start period; the site's first hall also pays
+    fixed_capex_usd in that period. The budgets bound equity: tenant contributions (all
+    of them, at it_mw.max) and the most debt that could be borrowed add to what can be
+    paid. Other capex (other sites, ASICs) is left out, so this is an upper bound.
+    """
+    per, total = _budget_money(d)
     a = d.ai(s)
     hall = a.capex_usd_per_it_mw * a.block_it_mw
     fixed = a.fixed_capex_usd if s in d.fixed_capex_sites else 0.0
@@ -101,6 +131,13 @@ def _costs(d: ModelData, s: str) -> str:
         text += ", capex_budget_usd_per_period " + (
             f"{per[0]:,.0f}" if len(set(per)) == 1 else "[" + ", ".join(f"{b:,.0f}" for b in per)
             + "]")
+    if d.tenant_capex_contracts:
+        text += (f", tenant contributions at most {_tenant_capex_most(d):,.0f} in all (each "
+                 "in its tenant_capex_period)")
+    if d.loans and d.debt is not None:
+        text += (f", debt at most max_loan_to_cost {d.debt.max_loan_to_cost:g} of the AI "
+                 "capex" + (f" and max_total_usd {d.debt.max_total_usd:,.0f}"
+                            if d.debt.max_total_usd is not None else ""))
     return text
 
 
@@ -127,6 +164,39 @@ def _ready(d: ModelData, s: str, t: int, lead: bool = True, budget: bool = True)
     detail = (f"existing {a.existing_it_mw:g} + {halls} hall(s) of {a.block_it_mw:g} started by "
               f"period {last}, lead time {a.lead_time_periods}; {', '.join(why)}")
     return _Ready(s, a.existing_it_mw + a.block_it_mw * halls, detail)
+
+
+def _funding(d: ModelData, c: str, need: float, start: int) -> tuple[str, dict[str, Any]]:
+    """The money side of a budget cause: what the cheapest eligible site's halls cost and
+    what equity, tenant contributions and debt can pay by the period they must start."""
+    lim = d.instance.limits
+    options = []
+    for s in d.eligible[c]:
+        a = d.ai(s)
+        last = start - a.lead_time_periods
+        halls = max(0, math.ceil((need - a.existing_it_mw) / a.block_it_mw - HALL_FLOOR_EPS))
+        if last < 1 or halls > d.hall_max.get(s, 0):
+            continue
+        fixed = a.fixed_capex_usd if s in d.fixed_capex_sites and halls else 0.0
+        options.append((halls * a.capex_usd_per_it_mw * a.block_it_mw + fixed, s, halls, last))
+    if not options:
+        return "", {}
+    cost, s, halls, last = min(options)
+    gross_per, gross_total = _budget_money(d)
+    per = d.instance.series(lim.capex_budget_usd_per_period) \
+        if lim.capex_budget_usd_per_period is not None else [math.inf] * len(d.periods)
+    total = math.inf if lim.capex_budget_usd is None else lim.capex_budget_usd
+    equity = min(sum(per[:last]), total)
+    tenants = sum(_tenant_capex_most(d, t) for t in range(1, last + 1))
+    most = min(sum(gross_per[:last]), gross_total)
+    debt = max(0.0, most - equity - tenants)
+    text = (f"; its {halls} hall(s) at '{s}' cost {cost:,.0f} USD by period {last}, the "
+            f"equity budget by then is {equity:,.0f} USD, tenant contributions add at most "
+            f"{tenants:,.0f} USD and debt could cover at most {debt:,.0f} USD: at most "
+            f"{most:,.0f} USD of capex")
+    return text, {"capex_needed_usd": cost, "equity_budget_usd": equity,
+                  "tenant_capex_most_usd": tenants, "debt_most_usd": debt,
+                  "capex_payable_usd": most, "by_period": last}
 
 
 def _best(ready: list[_Ready], k: int) -> list[_Ready]:
@@ -159,13 +229,14 @@ def _capacity_causes(d: ModelData) -> list[Cause]:
         which = (f"its eligible site(s) {_names(sites)}" if len(sites) <= k else
                  f"its best {k} of {len(sites)} eligible sites (max_sites {k})")
         parts = "; ".join(f"'{r.site}' {r.it_mw:g} ({r.detail})" for r in best)
+        money, numbers = _funding(d, c, need, start) if kind == "budget" else ("", {})
         causes.append(Cause(
             kind,
             f"committed contract '{c}' needs {need:g} IT MW from period {start}; {which} can "
-            f"have at most {most:g} IT MW available by period {start}: {parts}",
+            f"have at most {most:g} IT MW available by period {start}: {parts}{money}",
             [_e("contract", c), *(_e("site", r.site) for r in best)],
             {"need_it_mw": need, "start_period": start, "available_it_mw": most,
-             "max_sites": k, "sites": {r.site: r.it_mw for r in best}},
+             "max_sites": k, "sites": {r.site: r.it_mw for r in best}, **numbers},
         ))
     return causes
 
@@ -210,6 +281,67 @@ def _shared_capacity_causes(d: ModelData, reported: set[str]) -> list[Cause]:
             {"period": t, "need_it_mw": want, "available_it_mw": have,
              "contracts": {c: d.contracts[c].it_mw.min for c in group},
              "sites": {s: ready[s].it_mw for s in near}},
+        ))
+    return causes
+
+
+def _fixed_allocation_causes(d: ModelData, reported: set[str]) -> list[Cause]:
+    """A committed fixed-allocation contract keeps the same IT MW at each site over its
+    term, so each site can give it only its least room over the term. Room at s in t: the
+    IT MW s can have available by t, less the it_mw.min of the other committed contracts
+    active in t that only s can serve. Reported when the contract would fit period by
+    period (so the fixed rule is what breaks)."""
+    causes = []
+    for c in d.fixed_contracts:
+        con = d.contracts[c]
+        need, sites, k = con.it_mw.min, d.eligible[c], con.max_sites
+        if not con.committed or need <= 0 or not sites or c in reported:
+            continue
+        periods = d.active[c]
+        room: dict[tuple[str, int], float] = {}
+        taken: dict[tuple[str, int], list[str]] = {}
+        for s in sites:
+            for t in periods:
+                others = [o for o in _committed(d) if o != c and t in d.active[o]
+                          and d.eligible[o] == (s,)]
+                taken[s, t] = others
+                room[s, t] = max(0.0, _ready(d, s, t).it_mw
+                                 - sum(d.contracts[o].it_mw.min for o in others))
+        per_period = {t: sum(sorted((room[s, t] for s in sites), reverse=True)[:k])
+                      for t in periods}
+        if any(v < need - _TOL for v in per_period.values()):
+            continue  # short even period by period: another check's cause
+        keep = {s: min(room[s, t] for t in periods) for s in sites}
+        best = sorted(sites, key=lambda s: -keep[s])[:k]
+        most = sum(keep[s] for s in best)
+        if most >= need - _TOL:
+            continue
+
+        parts = []
+        for s in best:
+            low = min(periods, key=lambda u: room[s, u])
+            text = f"'{s}' {keep[s]:g} (period {low}: {_ready(d, s, low).it_mw:g} available"
+            if taken[s, low]:
+                text += ", less " + ", ".join(
+                    f"{d.contracts[o].it_mw.min:g} for committed '{o}' that only '{s}' can "
+                    "serve" for o in taken[s, low])
+            parts.append(text + ")")
+
+        changes = "; ".join(f"period {t} {per_period[t]:g}" for t in periods)
+        causes.append(Cause(
+            "fixed_allocation",
+            f"committed contract '{c}' has allocation: fixed, so it needs {need:g} IT MW at "
+            f"the same site(s) in every period {periods[0]}-{periods[-1]}; kept over the "
+            f"whole term its best {min(k, len(sites))} site(s) hold at most {most:g} IT MW: "
+            + "; ".join(parts)
+            + f". Period by period it would fit ({changes} IT MW of room), but only by "
+            "moving between sites",
+            [_e("contract", c), *(_e("site", s) for s in best),
+             *(_e("contract", o) for o in dict.fromkeys(
+                 o for s in best for t in periods for o in taken[s, t]))],
+            {"need_it_mw": need, "kept_it_mw": most, "max_sites": k,
+             "sites": {s: keep[s] for s in best},
+             "room_by_period": {str(t): v for t, v in per_period.items()}},
         ))
     return causes
 
@@ -297,6 +429,27 @@ def _power_causes(d: ModelData) -> list[Cause]:
 # ------------------------------------------------------------------ limits
 
 
+def _excluded_by(d: ModelData, c: str) -> str | None:
+    """The committed contract of c's group that keeps c out (None: none does)."""
+    g = d.contracts[c].group
+    if g is None or g not in d.groups or d.contracts[c].committed:
+        return None
+    return next((o for o in d.groups[g] if o != c and d.contracts[o].committed), None)
+
+
+def _most_it_mw(d: ModelData, contracts: list[str]) -> float:
+    """Most IT MW the contracts can take together: one per group, the largest."""
+    by_group: dict[str, float] = {}
+    most = 0.0
+    for c in contracts:
+        con = d.contracts[c]
+        if con.group is not None and con.group in d.groups:
+            by_group[con.group] = max(by_group.get(con.group, 0.0), con.it_mw.max)
+        else:
+            most += con.it_mw.max
+    return most + sum(by_group.values())
+
+
 def _limit_causes(d: ModelData) -> list[Cause]:
     causes = []
     lim = d.instance.limits
@@ -317,20 +470,29 @@ def _limit_causes(d: ModelData) -> list[Cause]:
         mine = [c for c in committed if d.contracts[c].tenant == k]
         floor = sum(d.contracts[c].it_mw.min for c in mine)
         others = [c for c, con in d.contracts.items() if con.tenant != k]
-        most = sum(d.contracts[c].it_mw.max for c in others)
+        excluded = {c: _excluded_by(d, c) for c in others}
+        counted = [c for c in others if excluded[c] is None]
+        most = _most_it_mw(d, counted)
         needed = floor * (1.0 - share) / share
         if needed <= most + _TOL:
             continue
+        shut = [c for c in others if excluded[c] is not None]
+        groups = "".join(f"; '{c}' cannot be accepted: group '{d.contracts[c].group}' takes "
+                         f"committed '{excluded[c]}' (at most one contract per group)"
+                         for c in shut)
         causes.append(Cause(
             "tenant_share",
             f"tenant '{k}''s committed contract(s) {_names(mine)} take at least {floor:g} IT MW; "
             f"with limits.max_tenant_share {share:g} the other tenants must take at least "
             f"{needed:g} IT MW, but their contracts"
-            + (f" ({_names(others)}) can take at most {most:g} IT MW" if others
-               else " do not exist"),
-            [_e("tenant", k), _e("limits", "limits"), *(_e("contract", c) for c in mine)],
+            + (f" ({_names(counted)}) can take at most {most:g} IT MW" if counted
+               else " that could be accepted do not exist") + groups,
+            [_e("tenant", k), _e("limits", "limits"), *(_e("contract", c) for c in mine),
+             *(_e("contract", c) for c in shut),
+             *(_e("contract", str(excluded[c])) for c in shut)],
             {"tenant_it_mw_min": floor, "max_tenant_share": share,
-             "others_needed_it_mw": needed, "others_max_it_mw": most},
+             "others_needed_it_mw": needed, "others_max_it_mw": most,
+             "excluded_by_group": {c: str(excluded[c]) for c in shut}},
         ))
     return causes
 
@@ -342,4 +504,5 @@ def data_checks(d: ModelData) -> list[Cause]:
     causes = [c for c in causes if c.kind != "tenant_share"]
     capacity = _capacity_causes(d)
     reported = {e["id"] for c in capacity for e in c.entities if e["type"] == "contract"}
-    return causes + capacity + _shared_capacity_causes(d, reported) + _power_causes(d) + tenant
+    return (causes + capacity + _shared_capacity_causes(d, reported)
+            + _fixed_allocation_causes(d, reported) + _power_causes(d) + tenant)

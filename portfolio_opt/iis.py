@@ -107,13 +107,35 @@ def describe_row(d: ModelData, family: str, idx: Any) -> tuple[str, list[Entity]
     if family == "power_balance":
         return _power_balance(d, *idx)
     if family == "capex_budget":
-        return (f"total capex over the horizon <= limits.capex_budget_usd "
+        return (f"total {_equity(d)} over the horizon <= limits.capex_budget_usd "
                 f"{lim.capex_budget_usd:,.0f} USD", [_e("limits", "limits")])
     if family == "capex_budget_period":
         per = lim.capex_budget_usd_per_period
         budget = d.instance.series(per)[idx - 1] if per is not None else 0.0
-        return (f"capex started in period {idx} <= limits.capex_budget_usd_per_period "
+        return (f"{_equity(d)} started in period {idx} <= limits.capex_budget_usd_per_period "
                 f"{budget:,.0f} USD", [_e("limits", "limits")])
+    if family == "contract_group":
+        members = d.groups.get(idx, [])
+        committed = [c for c in members if d.contracts[c].committed]
+        text = (f"at most one contract of group '{idx}' is accepted (alternative structures "
+                f"of one offer: {_names(members)})")
+        if committed:
+            text += f"; committed '{committed[0]}' excludes the others"
+        return text, [*(_e("contract", c) for c in members)]
+    if family == "contract_fixed_allocation":
+        c, s, t = idx
+        t0 = d.active[c][0]
+        return (f"contract '{c}' has allocation: fixed: its IT MW at site '{s}' in period {t} "
+                f"equals that in period {t0}", [_e("contract", c), _e("site", s)])
+    if family == "debt_loan_to_cost":
+        ltc = d.debt.max_loan_to_cost if d.debt is not None else 0.0
+        return (f"loan drawn in period {idx} <= finance.debt.max_loan_to_cost {ltc:g} × AI "
+                f"capex started in period {idx} (halls and first-hall charges)",
+                [_e("finance", "debt")])
+    if family == "debt_total":
+        top = (d.debt.max_total_usd if d.debt is not None else None) or 0.0
+        return (f"loans drawn over the horizon <= finance.debt.max_total_usd "
+                f"{top:,.0f} USD", [_e("finance", "debt")])
     if family == "tenant_share":
         return (f"tenant '{idx}''s contracted IT MW <= limits.max_tenant_share "
                 f"{lim.max_tenant_share:g} × all contracted IT MW", [_e("tenant", idx)])
@@ -161,6 +183,18 @@ def _power_balance(d: ModelData, n: str, t: int) -> tuple[str, list[Entity]]:
     supply = f"grid import (grid.capacity_mw {grid.capacity_mw:g})" if grid else "no grid"
     return (f"{used} = {supply} + power arriving through {via} after loss − power sent on",
             ents)
+
+
+def _equity(d: ModelData) -> str:
+    """What the budgets bound: capex, or equity capex when contributions or loans net it."""
+    parts = ["capex"]
+    if d.tenant_capex_contracts:
+        parts.append("tenant contributions")
+    if d.loans:
+        parts.append("loans")
+    if len(parts) == 1:
+        return "capex"
+    return "equity capex (" + " − ".join(parts) + ")"
 
 
 # ------------------------------------------------------------------ columns
@@ -226,6 +260,9 @@ def _column(d: ModelData, var: str, idx: Any) -> tuple[str, list[Entity], str]:
         return (f"power link '{arc.link}' from '{arc.tail}' to '{arc.head}', period {t}: MW "
                 "entering it", [_e("link", arc.link)],
                 f"capacity_mw {arc.capacity_mw:g} (loss {arc.loss:g})")
+    if var == "loan":
+        return (f"period {idx}: loan drawn (USD)", [_e("finance", "debt")],
+                "max_loan_to_cost × AI capex")
     return f"{var}[{idx}]", [], "its bound"
 
 

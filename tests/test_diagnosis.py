@@ -283,6 +283,142 @@ def test_data_checks_never_claim_infeasibility_wrongly():
     assert 10 <= claimed < infeasible < 60
 
 
+# --------------------------------------------------------------------------- spec v2 A and D
+
+
+def v2_site(sid: str, **ai: Any) -> dict[str, Any]:
+    return {"id": sid, "capacity_mw": 100,
+            "grid": {"capacity_mw": 100, "price_usd_per_mwh": 0},
+            "ai": {"max_it_mw": 10, "block_it_mw": 10, "capex_usd_per_it_mw": 0,
+                   "lead_time_periods": 0, "pue": 1.0, **ai}}
+
+
+def _debt_only(contribution: float) -> dict[str, Any]:
+    # A committed 10 IT MW lease needs the one 50 MUSD hall (5 MUSD per IT MW) at 'a' in
+    # period 1. Equity budget 10 MUSD a period; the tenant pays `contribution` per IT MW in
+    # period 1; 70 % of the AI capex may be borrowed. Gross capex payable:
+    # (10 MUSD + 10 * contribution) / (1 - 0.7).
+    lease = signed("x", 10, tenant_capex_usd_per_it_mw=contribution)
+    return instance([v2_site("a", capex_usd_per_it_mw=5e6)], [lease], periods=1,
+                    limits={"capex_budget_usd_per_period": 10e6},
+                    finance={"debt": {"max_loan_to_cost": 0.7, "interest_rate": 0.05,
+                                      "tenor_years": 5}})
+
+
+def test_budget_counts_tenant_contributions_and_the_most_debt():
+    # 0.2 MUSD per IT MW from the tenant: 2 MUSD; (10 + 2) / 0.3 = 40 MUSD < 50 MUSD, of
+    # which debt 40 - 12 = 28 MUSD. With 0.5 MUSD per IT MW: 15 / 0.3 = 50 MUSD: a plan.
+    assert po.solve(_debt_only(0.5e6), profile="exact").status == "optimal"
+    res, diag = diagnose(_debt_only(0.2e6))
+    c = cause(diag, "budget")
+    assert ids(c, "contract") == {"x"}
+    assert ("its 1 hall(s) at 'a' cost 50,000,000 USD by period 1, the equity budget by "
+            "then is 10,000,000 USD, tenant contributions add at most 2,000,000 USD and debt "
+            "could cover at most 28,000,000 USD: at most 40,000,000 USD of capex") in c["text"]
+    assert c["numbers"]["debt_most_usd"] == pytest.approx(28e6)
+    assert c["numbers"]["capex_payable_usd"] == pytest.approx(40e6)
+    assert "debt at most max_loan_to_cost 0.7 of the AI capex" in c["text"]
+    texts = [r["text"] for r in diag["iis"]["rows"]]
+    assert any("equity capex (capex − tenant contributions − loans) started in period 1 <= "
+               "limits.capex_budget_usd_per_period 10,000,000 USD" in t for t in texts), texts
+    assert any("loan drawn in period 1 <= finance.debt.max_loan_to_cost 0.7 × AI capex" in t
+               for t in texts), texts
+
+
+def _moving(allocation: str) -> dict[str, Any]:
+    # 'x' (10 IT MW, periods 1-2, 'a' or 'b'): 'a' has 10 IT MW from the start but from
+    # period 2 committed 'y' takes them (only 'a' can serve it); 'b' has no hall yet and a
+    # lead time of 1, so its 10 IT MW arrive in period 2. x can be served only by moving
+    # from 'a' to 'b'.
+    x = signed("x", 10, term_periods=2, max_sites=2, eligible={"sites": ["a", "b"]},
+               allocation=allocation)
+    y = signed("y", 10, start=2, eligible={"sites": ["a"]})
+    return instance([v2_site("a", existing_it_mw=10), v2_site("b", lead_time_periods=1)],
+                    [x, y])
+
+
+def test_fixed_allocation_no_site_holds_the_whole_term():
+    assert po.solve(_moving("flexible"), profile="exact").status == "optimal"
+    res, diag = diagnose(_moving("fixed"))
+    c = cause(diag, "fixed_allocation")
+    assert ids(c, "contract") == {"x", "y"} and ids(c, "site") == {"a", "b"}
+    assert c["text"].startswith(
+        "committed contract 'x' has allocation: fixed, so it needs 10 IT MW at the same "
+        "site(s) in every period 1-2; kept over the whole term its best 2 site(s) hold at "
+        "most 0 IT MW:")
+    assert "'a' 0 (period 2: 10 available, less 10 for committed 'y' that only 'a' can " \
+        "serve)" in c["text"]
+    assert "'b' 0 (period 1: 0 available)" in c["text"]
+    assert "period 1 10; period 2 10 IT MW of room" in c["text"]
+    assert c["numbers"]["kept_it_mw"] == 0.0
+    assert "contract_fixed_allocation" in families(diag)
+    rows = [r["text"] for r in diag["iis"]["rows"] if r["family"] == "contract_fixed_allocation"]
+    assert any("contract 'x' has allocation: fixed: its IT MW at site" in t
+               and "in period 2 equals that in period 1" in t for t in rows), rows
+
+
+def _grouped(group: bool) -> dict[str, Any]:
+    # Committed 'x' (tenant acme, 10 IT MW) and 'y' (tenant beta, up to 10 IT MW) are two
+    # structures of one offer; max_tenant_share 0.5 needs 10 IT MW from other tenants, and
+    # 'y' is beta's only contract.
+    x = signed("x", 10, **({"group": "offer"} if group else {}))
+    y = {**signed("y", 10, tenant="beta"), "committed": False,
+         **({"group": "offer"} if group else {})}
+    return instance([v2_site("a", max_it_mw=20)], [x, y], periods=1,
+                    limits={"max_tenant_share": 0.5})
+
+
+def test_group_excludes_the_partner_a_tenant_share_needs():
+    assert po.solve(_grouped(False), profile="exact").status == "optimal"
+    res, diag = diagnose(_grouped(True))
+    c = cause(diag, "tenant_share")
+    assert ids(c, "contract") == {"x", "y"}
+    assert ("tenant 'acme''s committed contract(s) 'x' take at least 10 IT MW; with "
+            "limits.max_tenant_share 0.5 the other tenants must take at least 10 IT MW, but "
+            "their contracts that could be accepted do not exist; 'y' cannot be accepted: "
+            "group 'offer' takes committed 'x' (at most one contract per group)") == c["text"]
+    assert c["numbers"]["excluded_by_group"] == {"y": "x"}
+    rows = [r["text"] for r in diag["iis"]["rows"] if r["family"] == "contract_group"]
+    assert rows == ["at most one contract of group 'offer' is accepted (alternative "
+                    "structures of one offer: 'x', 'y'); committed 'x' excludes the others"]
+
+
+def _random_v2(seed: int) -> dict[str, Any]:
+    """_random with spec v2 fields: groups, fixed allocations, tenant capex, debt."""
+    data = _random(seed)
+    rng = random.Random(1000 + seed)
+    T = data["horizon"]["periods"]
+    cons = data["contracts"]
+    for c in cons:
+        if rng.random() < 0.4:
+            c["allocation"] = "fixed"
+        if rng.random() < 0.3:
+            c["tenant_capex_usd_per_it_mw"] = rng.choice([0.2e6, 1e6])
+            c["tenant_capex_period"] = rng.randint(1, T)
+    if len(cons) > 1 and rng.random() < 0.5 and not (cons[0]["committed"]
+                                                     and cons[1]["committed"]):
+        cons[0]["group"] = cons[1]["group"] = "g"
+    if rng.random() < 0.5:
+        debt: dict[str, Any] = {"max_loan_to_cost": rng.choice([0.5, 0.8]),
+                                "interest_rate": 0.05, "tenor_years": 3}
+        if rng.random() < 0.5:
+            debt["max_total_usd"] = rng.choice([2e6, 10e6])
+        data["finance"] = {"debt": debt}
+    return data
+
+
+def test_data_checks_never_claim_infeasibility_wrongly_with_v2_fields():
+    claimed = 0
+    for seed in range(60):
+        data = _random_v2(seed)
+        causes = data_checks(build(data).data)
+        if causes:
+            claimed += 1
+            res = po.solve(data, marginal_values=False)
+            assert res.status == "infeasible", (seed, [c.text for c in causes])
+    assert claimed >= 10
+
+
 # --------------------------------------------------------------------------- files and CLI
 
 
