@@ -289,6 +289,51 @@ def breakeven(
         typer.echo(f"wrote {path}")
 
 
+@app.command()
+def blocks(
+    prices: Annotated[Path, typer.Argument(
+        help="CSV of timestamp, price_usd_per_mwh and optionally node (hourly or any step).")],
+    n_blocks: Annotated[int, typer.Option(
+        "--blocks", "-k", help="Number of blocks K (2-24), the scarcity block included.")],
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="File to write (.yaml or .json) [default: print the fragment].")]
+    = None,
+    threshold: Annotated[float | None, typer.Option(
+        "--threshold", help="Scarcity block: the hours priced above this, USD/MWh "
+        "[default: 200].")] = None,
+    top_share: Annotated[float | None, typer.Option(
+        "--top-share", help="Scarcity block: this share of the dearest hours instead.")]
+    = None,
+    band_shares: Annotated[str | None, typer.Option(
+        "--band-shares", help="Shares of the other hours per band, dearest first, e.g. "
+        "0.15,0.35,0.5 [default: equal].")] = None,
+    instance: Annotated[Path | None, typer.Option(
+        "--instance", help="Write this instance with market.blocks and block grid prices.")]
+    = None,
+    node_map: Annotated[list[str] | None, typer.Option(
+        "--node-map", help="NODE=SITE,... : the site whose grid each node prices "
+        "[default: the site of the same id].")] = None,
+    apply_to: Annotated[str | None, typer.Option(
+        "--apply-to", help="A CSV of one series: 'grid' (every site with a grid) or "
+        "SITE,SITE.")] = None,
+) -> None:
+    """Turn an hourly price series into K price blocks (docs/price_blocks.md)."""
+
+    def run() -> tuple[str, list[str], str | None]:
+        from .blocks import run_blocks
+
+        return run_blocks(prices, n_blocks, out=out, threshold=threshold,
+                          top_share=top_share, band_shares=band_shares, instance=instance,
+                          node_map=node_map, apply_to=apply_to)
+
+    text, notes, document = _guard(run)
+    if document is not None:
+        typer.echo(document, nl=False)
+    typer.echo(text, err=document is not None)
+    for note in notes:
+        typer.echo(f"note: {note}", err=document is not None)
+
+
 def main() -> None:
     """Console-script entry point."""
     app(prog_name="portfolio-opt")
