@@ -122,6 +122,15 @@ def _mesh_v2() -> dict[str, Any]:
     cheap.update(term_periods=3)
     d["finance"] = {"debt": {"max_loan_to_cost": 0.6, "interest_rate": 0.06,
                              "tenor_years": 3, "max_total_usd": 30_000_000}}
+    # part C: three price blocks, north priced per block, east's plain series in every
+    # block, demand response at north.
+    d["market"]["blocks"] = [{"id": "off", "hours_share": 0.6},
+                             {"id": "peak", "hours_share": 0.35},
+                             {"id": "spike", "hours_share": 0.05}]
+    north = d["sites"][0]
+    north["grid"]["price_usd_per_mwh"] = {"off": [30, 31, 32, 33], "peak": 60,
+                                          "spike": [400, 90, 500, 450]}
+    north["btc"]["demand_response"] = {"credit_usd_per_mw_year": 30_000, "max_mw": 25}
     return d
 
 
@@ -173,6 +182,8 @@ class Spec:
         self.tail = h.get("terminal_value") == "contract_tail"
         self.tail_price = float(h.get("tail_energy_price_usd_per_mwh") or 0.0)
         self.debt = (raw.get("finance") or {}).get("debt")
+        blocks = raw["market"].get("blocks") or [{"id": "all", "hours_share": 1.0}]
+        self.blocks = {b["id"]: float(b["hours_share"]) for b in blocks}
 
     def series(self, value: Any) -> dict[int, float]:
         if isinstance(value, list):
@@ -458,7 +469,9 @@ def test_cashflows_recomputed_from_the_tables(solved):
     for s, site in spec.sites.items():
         btc, ai = spec.btc(s), spec.ai(s)
         grid = site.get("grid")
-        price = spec.series(grid["price_usd_per_mwh"]) if grid else None
+        raw_price = grid["price_usd_per_mwh"] if grid else None
+        per_block = isinstance(raw_price, dict)  # {block: series} (spec v2 C)
+        price = spec.series(raw_price) if grid and not per_block else None
         first_paid = False
         for t in spec.T:
             row, w = sp[s, t], want[t]
@@ -478,8 +491,17 @@ def test_cashflows_recomputed_from_the_tables(solved):
                     w["capex"] += ai["fixed_capex_usd"]
                     w["ai_capex"] += ai["fixed_capex_usd"]
                     first_paid = True
-            if price is not None:
+            if per_block:  # per price block: from site_period_blocks.csv
+                assert isinstance(raw_price, dict)
+                blocks = res.site_period_blocks.set_index(["site", "period", "block"])
+                for b, share in spec.blocks.items():
+                    imported = float(blocks.loc[(s, t, b), "grid_import_mw"])
+                    w["energy_cost"] += hours * share * spec.series(raw_price[b])[t] * imported
+            elif price is not None:
                 w["energy_cost"] += hours * price[t] * row.grid_import_mw
+            if btc and btc.get("demand_response"):
+                dr = btc["demand_response"]
+                w["dr_credit"] += spec.ypp * dr["credit_usd_per_mw_year"] * row.dr_mw
     for r, src in spec.sources.items():
         price = spec.series(src["price_usd_per_mwh"])
         for t in spec.T:
@@ -541,11 +563,10 @@ def test_cashflows_recomputed_from_the_tables(solved):
     for row in res.cashflows.itertuples(index=False):
         t, w = int(row.period), want[int(row.period)]
         for key in ("btc_revenue", "ai_revenue", "energy_cost", "opex", "capex",
-                    "energy_recovery", "tenant_capex", "debt_service"):
+                    "energy_recovery", "dr_credit", "tenant_capex", "debt_service"):
             assert money_close(float(getattr(row, key)), w[key], scale), (key, t)
-        assert float(row.dr_credit) == 0.0
         operating = (w["btc_revenue"] + w["ai_revenue"] + w["energy_recovery"]
-                     - w["energy_cost"] - w["opex"])
+                     + w["dr_credit"] - w["energy_cost"] - w["opex"])
         investing = w["capex"] - w["tenant_capex"]
         debt = float(row.debt_drawn) - w["debt_service"]
         assert money_close(float(row.net), operating - investing + debt, scale), t
