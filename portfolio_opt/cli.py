@@ -221,7 +221,16 @@ def sweep(
     workers: Annotated[int | None, typer.Option(
         "--workers", min=1, help="Worker processes [default: one per core].")] = None,
     dask: Annotated[str | None, typer.Option(
-        "--dask", help="'local' (a LocalCluster on 127.0.0.1) or tcp://HOST:PORT.")] = None,
+        "--dask", help="'local' (a LocalCluster on 127.0.0.1), tcp://HOST:PORT or "
+        "tls://HOST:PORT.")] = None,
+    dask_tls_ca_file: Annotated[Path | None, typer.Option(
+        "--dask-tls-ca-file", help="tls://: the CA that signed the scheduler's certificate "
+        "[default: Dask's config].")] = None,
+    dask_tls_cert: Annotated[Path | None, typer.Option(
+        "--dask-tls-cert", help="tls://: this client's certificate (PEM).")] = None,
+    dask_tls_key: Annotated[Path | None, typer.Option(
+        "--dask-tls-key", help="tls://: its private key, unless in the certificate file.")]
+    = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="Delete --out's results first.")]
     = False,
     chunk_size: Annotated[int | None, typer.Option(
@@ -236,7 +245,8 @@ def sweep(
     from .batch.report import sweep as run_sweep
 
     result = _guard(run_sweep, batch, out, workers=workers, dask=dask, fresh=fresh,
-                    chunk_size=chunk_size, plot=plot, quiet=quiet)
+                    chunk_size=chunk_size, plot=plot, quiet=quiet,
+                    dask_tls=(dask_tls_ca_file, dask_tls_cert, dask_tls_key))
     print_batch(result, quiet=quiet)
 
 

@@ -98,11 +98,14 @@ def run_batch(
     fresh: bool = False,
     chunk_size: int | None = None,
     progress: ProgressCallback | None = None,
+    dask_security: Any = None,
 ) -> BatchResult:
     """Solve every scenario of a batch not yet in ``out_dir`` and return all of them.
 
     ``workers``: processes (default: one per core), each solving with one HiGHS thread.
-    ``dask``: ``"local"`` for a LocalCluster on 127.0.0.1, or a scheduler address.
+    ``dask``: ``"local"`` for a LocalCluster on 127.0.0.1, or a scheduler address
+    (``tcp://`` or ``tls://``); ``dask_security`` a ``distributed.security.Security`` for
+    ``tls://`` (see ``dask_runner.tls_security``; None: the user's Dask configuration).
     ``fresh``: delete the folder's earlier results first (else a rerun resumes).
     ``chunk_size``: scenarios sent to a worker at a time (default: about four chunks per
     worker, at most 25). ``progress`` is called after each finished scenario.
@@ -135,7 +138,7 @@ def run_batch(
         else:
             from .dask_runner import run_dask
 
-            run_dask(tasks, collector, dask, n_workers)
+            run_dask(tasks, collector, dask, n_workers, dask_security)
     except BaseException:
         collector.stats.interrupted = True
         stats = collector.finish()

@@ -18,29 +18,65 @@ from .api import BatchResult
 __all__ = ["print_batch", "sweep"]
 
 
-def _check_dask(dask: str | None) -> None:
-    if dask is not None and dask != "local" and "://" not in dask:
+TLS_OPTIONS = ("--dask-tls-ca-file", "--dask-tls-cert", "--dask-tls-key")
+
+
+def _check_dask(dask: str | None, tls: tuple[Path | None, ...]) -> Any:
+    """The ``Security`` for ``--dask`` (None: Dask's configuration decides), or an error."""
+    from .dask_runner import SCHEMES
+
+    if dask is not None and dask != "local" and not dask.startswith(SCHEMES):
         raise InputError([InputIssue("--dask", "option", "dask", dask,
                                      "expected 'local' or a scheduler address such as "
-                                     "tcp://10.0.0.5:8786")])
+                                     "tcp://10.0.0.5:8786 or tls://10.0.0.5:8786")])
+    given = {name: path for name, path in zip(TLS_OPTIONS, tls, strict=True) if path}
+    if not given:
+        return None
+    issues = []
+    if dask is None or not dask.startswith("tls://"):
+        issues.append(InputIssue(
+            "--dask", "option", "dask", dask, f"{', '.join(given)} apply to a "
+            "tls://HOST:PORT scheduler; expected --dask tls://..."))
+    for name, path in given.items():
+        if not Path(path).is_file():
+            issues.append(InputIssue(name, "option", name.lstrip("-"), str(path),
+                                     "expected an existing PEM file"))
+    for name in TLS_OPTIONS[:2]:
+        if name not in given:
+            issues.append(InputIssue(name, "option", name.lstrip("-"), None,
+                                     "required with the other TLS options: Dask's TLS checks "
+                                     "both sides (the CA, and this client's certificate)"))
+    if issues:
+        raise InputError(issues)
+    from .dask_runner import tls_security
+
+    ca, cert, key = tls
+    assert ca is not None and cert is not None
+    return tls_security(ca, cert, key)
 
 
 def sweep(batch: Path, out: Path, *, workers: int | None, dask: str | None, fresh: bool,
-          chunk_size: int | None, plot: bool, quiet: bool) -> BatchResult:
-    """Run the batch with a progress bar on stderr; draw the pictures when asked."""
+          chunk_size: int | None, plot: bool, quiet: bool,
+          dask_tls: tuple[Path | None, Path | None, Path | None] = (None, None, None)
+          ) -> BatchResult:
+    """Run the batch with a progress bar on stderr; draw the pictures when asked.
+
+    ``dask_tls``: the CA file, client certificate and key for a ``tls://`` scheduler.
+    """
     from .api import open_batch, plot_batch_result, run_batch
     from .progress import ProgressBar
 
-    _check_dask(dask)
+    security = _check_dask(dask, dask_tls)
     check_out_dir(out, "sweep")
     checked = open_batch(batch)  # an invalid file is reported before any bar is drawn
     if quiet:
         result = run_batch(checked, out, workers=workers, dask=dask, fresh=fresh,
-                           chunk_size=chunk_size)
+                           chunk_size=chunk_size, dask_security=security)
     else:
         with ProgressBar(f"sweep {batch.name}") as bar:
             result = run_batch(checked, out, workers=workers, dask=dask, fresh=fresh,
-                               chunk_size=chunk_size, progress=bar.update)
+                               chunk_size=chunk_size, progress=bar.update,
+                               dask_security=security)
     if plot:
         for path in plot_batch_result(result, out):
             typer.echo(f"wrote {path}")
