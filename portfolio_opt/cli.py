@@ -197,13 +197,22 @@ def generate(
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same file).")] = 0,
     out: Annotated[Path, typer.Option("--out", "-o", help="File to write (.yaml or .json).")]
     = Path("generated.yaml"),
+    deals: Annotated[bool, typer.Option(
+        "--deals/--no-deals", help="Deal structures (spec v2 A): energy recovery, tenant "
+        "capex, groups, fixed allocations, the contract tail.")] = True,
+    debt: Annotated[bool, typer.Option(
+        "--debt/--no-debt", help="A finance.debt block (spec v2 D).")] = True,
 ) -> None:
-    """Write a valid synthetic instance of any size that uses every feature of the format."""
+    """Write a valid synthetic instance of any size that uses every feature of the format.
+
+    --no-deals --no-debt gives the v1 instance of the seed (what the library's
+    generate_instance gives by default)."""
     from .generate import generate_instance, write_instance
 
     def run() -> None:
         check_out_file(out, "generate", suffixes=(".yaml", ".yml", ".json"))
-        data = generate_instance(sites=sites, periods=periods, contracts=contracts, seed=seed)
+        data = generate_instance(sites=sites, periods=periods, contracts=contracts, seed=seed,
+                                 deals=deals, debt=debt)
         from .validate import validate_data
 
         validate_data(data, str(out))

@@ -19,6 +19,18 @@ contracts of equal size from different tenants keep every tenant at a 50 % share
 The distributions follow ``calibration.md`` (see docs/instances.md). Draws come from
 ``numpy.random.default_rng(seed)``, so a seed always gives the same instance; per-site
 draws are vectorised, so thousands of sites take well under a second.
+
+With ``deals=True`` (the command line's default) the instance also uses spec v2 part A:
+energy recovery at the host's power price, tenant-funded offers at lower rates, pairs of
+alternative structures of one offer in a ``group``, fixed allocations and the contract
+tail; with ``debt=True`` (default: as ``deals``) a ``finance.debt`` block (part D). These
+are drawn from a second generator seeded by ``(seed, 2)`` after the v1 draws and only added
+to the v1 instance (the second offer of each group is rewritten as the first's
+tenant-funded alternative), so ``deals=False`` gives exactly the v1 instance of a seed and
+``deals=True`` the same portfolio with its deal terms. Every addition keeps the instance
+feasible: committed contracts stay out of groups, tenant capex and debt only loosen the
+budgets, and a committed contract with a fixed allocation still fits its host's halls in
+every period.
 """
 
 from __future__ import annotations
@@ -56,9 +68,15 @@ _FORCED_ROLES = (
 )
 
 
-def generate_instance(sites: int, periods: int, contracts: int, seed: int) -> dict[str, Any]:
+def generate_instance(sites: int, periods: int, contracts: int, seed: int, *,
+                      deals: bool = False, debt: bool | None = None) -> dict[str, Any]:
     """Draw a valid, feasible instance with ``sites`` sites, ``periods`` yearly periods and
-    ``contracts`` lease offers; the same arguments always give the same ``dict``."""
+    ``contracts`` lease offers; the same arguments always give the same ``dict``.
+
+    ``deals``: add the deal structures of spec v2 part A; ``debt``: add project debt
+    (part D; default: as ``deals``). Without either, the instance is the v1 one of the
+    seed, as earlier versions drew it.
+    """
     if sites < 1:
         raise ValueError(f"sites must be >= 1, got {sites}")
     if periods < 1:
@@ -82,7 +100,7 @@ def generate_instance(sites: int, periods: int, contracts: int, seed: int) -> di
     contract_list, committed = _contracts(rng, contracts, site_list, ai_index, hosts, periods)
     limits = _limits(rng, site_list, contract_list, committed, periods)
 
-    return {
+    data: dict[str, Any] = {
         "name": f"generated-s{sites}-t{periods}-c{contracts}-seed{seed}",
         "horizon": horizon,
         "market": market,
@@ -92,6 +110,16 @@ def generate_instance(sites: int, periods: int, contracts: int, seed: int) -> di
         "contracts": contract_list,
         "limits": limits,
     }
+    with_debt = deals if debt is None else debt
+    if deals or with_debt:
+        extra = np.random.default_rng([seed, 2])  # v2 draws: the v1 ones stay as they were
+        if deals:
+            data["name"] += "-deals"
+            _deals(extra, data, periods)
+        if with_debt:
+            data["name"] += "-debt"
+            data["finance"] = _debt(extra, limits)
+    return data
 
 
 def write_instance(data: dict[str, Any], path: str | Path) -> Path:
@@ -391,6 +419,89 @@ def _contracts(rng: np.random.Generator, count: int, sites: list[dict[str, Any]]
         c["max_sites"] = int(rng.integers(1, 4))
         out.append(c)
     return out, n_committed
+
+
+# Spec v2 A: a typical operator-funded build (calibration.md: 8-11 MUSD per IT MW) that a
+# tenant contribution is a share of.
+TYPICAL_AI_CAPEX = 9.5e6
+
+
+def _deals(rng: np.random.Generator, data: dict[str, Any], periods: int) -> None:
+    """Deal terms on the drawn contracts (spec v2 part A), in place."""
+    sites = {s["id"]: s for s in data["sites"]}
+    grid_sites = [s for s in data["sites"] if "grid" in s and "ai" in s]
+    data["horizon"]["terminal_value"] = "contract_tail"
+    data["horizon"]["tail_energy_price_usd_per_mwh"] = _r(rng.uniform(25.0, 55.0), 2)
+    contracts = data["contracts"]
+    open_ = [k for k, c in enumerate(contracts) if not c.get("committed")]
+    # pairs of alternative structures: about one offer in four, at least one pair
+    pairs: list[tuple[int, int]] = []
+    for k in range(0, len(open_) - 1, 2):
+        if not pairs or rng.random() < 0.5:
+            pairs.append((open_[k], open_[k + 1]))
+    grouped = {k for pair in pairs for k in pair}
+    for n, (a, b) in enumerate(pairs, start=1):
+        first = contracts[a]
+        share = rng.uniform(0.3, 0.7)
+        contribution = float(round(TYPICAL_AI_CAPEX * share, -4))
+        # rent lowered by about the contribution spread over the term (x 0.8-1.2), so
+        # that neither structure wins everywhere
+        years = first["term_periods"]
+        cut = contribution / (12_000.0 * years) * rng.uniform(0.8, 1.2)
+        alt = {key: value for key, value in first.items() if key != "id"}
+        alt = {"id": contracts[b]["id"], **alt}
+        alt["rate_usd_per_kw_month"] = _r(max(60.0, first["rate_usd_per_kw_month"] - cut), 1)
+        alt["tenant_capex_usd_per_it_mw"] = contribution
+        if rng.random() < 0.5 and first["start_period"] > 1:
+            alt["tenant_capex_period"] = first["start_period"] - 1  # paid before service
+        first["group"] = alt["group"] = f"offer-{n}"
+        contracts[b] = alt
+    for k, c in enumerate(contracts):
+        if k not in grouped and not c.get("committed") and rng.random() < 0.2:
+            # tenant-funded on its own: a contribution and a rent near the ~121 USD/kW-month
+            # of calibration.md's tenant-funded deal
+            c["tenant_capex_usd_per_it_mw"] = float(round(
+                TYPICAL_AI_CAPEX * rng.uniform(0.3, 0.7), -4))
+            c["rate_usd_per_kw_month"] = _r(rng.uniform(95.0, 125.0), 1)
+        if rng.random() < 0.6:
+            c["energy_recovery_usd_per_mwh"] = _recovery(rng, c, sites, grid_sites, periods)
+        if rng.random() < 0.3 or c.get("committed"):
+            c["allocation"] = "fixed"
+    for a, b in pairs:  # the two structures of an offer share power terms and allocation
+        for key in ("energy_recovery_usd_per_mwh", "allocation"):
+            if key in contracts[a]:
+                contracts[b][key] = contracts[a][key]
+            else:
+                contracts[b].pop(key, None)
+
+
+def _recovery(rng: np.random.Generator, contract: dict[str, Any],
+              sites: dict[str, dict[str, Any]], grid_sites: list[dict[str, Any]],
+              periods: int) -> float | list[float]:
+    """An energy-recovery tariff: the power price of the offer's first named site when it
+    has a grid (a full pass-through), else of a grid-fed AI site, else a drawn price."""
+    named = (contract.get("eligible") or {}).get("sites") or []
+    host = sites.get(named[0]) if named else None
+    if host is None or "grid" not in host:
+        host = grid_sites[int(rng.integers(0, len(grid_sites)))] if grid_sites else None
+    if host is None:
+        return _price_series(rng, float(rng.uniform(21.0, 55.0)), periods, False)
+    price = host["grid"]["price_usd_per_mwh"]
+    return list(price) if isinstance(price, list) else price
+
+
+def _debt(rng: np.random.Generator, limits: dict[str, Any]) -> dict[str, Any]:
+    """Lease-backed project debt (calibration.md: loan-to-cost 60-80 %, 7-8 % a year,
+    5-10 years); a cap on the principal in half the instances."""
+    debt: dict[str, Any] = {
+        "max_loan_to_cost": _r(rng.uniform(0.6, 0.8), 2),
+        "interest_rate": _r(rng.uniform(0.07, 0.08), 4),
+        "tenor_years": int(rng.integers(5, 11)),
+    }
+    if rng.random() < 0.5:
+        debt["max_total_usd"] = int(round(limits["capex_budget_usd"] * rng.uniform(0.5, 1.5),
+                                          -6))
+    return {"debt": debt}
 
 
 def _limits(rng: np.random.Generator, sites: list[dict[str, Any]],

@@ -209,3 +209,140 @@ def test_us_portfolio_shape() -> None:
     assert rockdale.grid is not None
     assert anchor.energy_recovery_usd_per_mwh == rockdale.grid.price_usd_per_mwh
     assert inst.finance is not None and inst.finance.debt.interest_rate == 0.075
+
+
+# --- spec v2 A and D: deals=True (the command line's default) ---------------------------
+
+V2_KEYS = {"energy_recovery_usd_per_mwh", "tenant_capex_usd_per_it_mw",
+           "tenant_capex_period", "group", "allocation"}
+
+
+@pytest.mark.parametrize(("sites", "periods", "contracts"), SIZES)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_generated_deals_validate(sites: int, periods: int, contracts: int,
+                                  seed: int) -> None:
+    data = generate_instance(sites, periods, contracts, seed, deals=True)
+    instance = validate_data(data, source="generated")
+    assert len(instance.contracts) == contracts
+    assert instance.finance is not None  # debt follows deals by default
+    assert data == generate_instance(sites, periods, contracts, seed, deals=True)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_deals_leave_the_v1_instance_of_the_seed_as_it_was(seed: int) -> None:
+    """v1 seeds (benchmarks, reference agreement) keep meaning the same instance: the
+    default is v1, and deals=True only adds terms to that instance."""
+    v1 = generate_instance(20, 5, 8, seed)
+    assert v1 == generate_instance(20, 5, 8, seed, deals=False, debt=False)
+    assert "finance" not in v1
+    assert not any(V2_KEYS & set(c) for c in v1["contracts"])
+    assert set(v1["horizon"]) == {"periods", "years_per_period", "start_year",
+                                  "discount_rate"}
+    v2 = generate_instance(20, 5, 8, seed, deals=True)
+    for key in ("market", "sites", "sources", "links", "limits"):
+        assert v2[key] == v1[key]
+    assert {k: v2["horizon"][k] for k in v1["horizon"]} == v1["horizon"]
+    alternatives = {c["id"] for c in v2["contracts"]
+                    if "group" in c and "tenant_capex_usd_per_it_mw" in c}
+    for before, after in zip(v1["contracts"], v2["contracts"], strict=True):
+        if after["id"] in alternatives:
+            continue  # rewritten as the tenant-funded structure of its group's offer
+        same = {k: v for k, v in after.items() if k not in V2_KEYS}
+        if "tenant_capex_usd_per_it_mw" in after:  # tenant-funded: a lower rent
+            assert same.pop("rate_usd_per_kw_month") < 130
+            before = {k: v for k, v in before.items() if k != "rate_usd_per_kw_month"}
+        assert same == before
+    debt_only = generate_instance(20, 5, 8, seed, debt=True)
+    assert {k: v for k, v in debt_only.items() if k not in ("finance", "name")} == {
+        k: v for k, v in v1.items() if k != "name"}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_every_v2_feature_is_present(seed: int) -> None:
+    data = generate_instance(20, 5, 8, seed, deals=True)
+    inst = validate_data(data)
+    h = inst.horizon
+    assert h.terminal_value == "contract_tail"
+    assert h.tail_energy_price_usd_per_mwh is not None
+    assert 25 <= h.tail_energy_price_usd_per_mwh <= 55
+    contracts = inst.contracts
+    by_group: dict[str, list[Any]] = {}
+    for c in contracts:
+        if c.group is not None:
+            by_group.setdefault(c.group, []).append(c)
+    assert by_group and all(len(g) == 2 for g in by_group.values())
+    for operator, tenant in by_group.values():
+        # one offer, two structures: same size, sites, dates and tenant
+        assert (operator.it_mw, operator.eligible, operator.start_period,
+                operator.term_periods, operator.tenant, operator.allocation) == (
+            tenant.it_mw, tenant.eligible, tenant.start_period, tenant.term_periods,
+            tenant.tenant, tenant.allocation)
+        assert operator.tenant_capex_usd_per_it_mw == 0
+        assert 0.3 * 9.5e6 - 1e4 <= tenant.tenant_capex_usd_per_it_mw <= 0.7 * 9.5e6 + 1e4
+        assert tenant.rate_usd_per_kw_month < operator.rate_usd_per_kw_month
+        assert not operator.committed and not tenant.committed
+    # energy recovery at the power price of a site (a pass-through), some not recovered
+    prices = [s.grid.price_usd_per_mwh for s in inst.sites if s.grid is not None]
+    recovered = [c.energy_recovery_usd_per_mwh for c in contracts
+                 if c.energy_recovery_usd_per_mwh != 0]
+    assert recovered and len(recovered) < len(contracts)
+    assert any(er in prices for er in recovered)
+    assert all(min(inst.series(er)) >= 21 and max(inst.series(er)) <= 70 for er in recovered)
+    assert any(c.allocation == "fixed" for c in contracts)
+    assert any(c.allocation == "flexible" for c in contracts)
+    assert all(c.allocation == "fixed" for c in contracts if c.committed)
+    assert inst.finance is not None
+    debt = inst.finance.debt
+    assert 0.6 <= debt.max_loan_to_cost <= 0.8
+    assert 0.07 <= debt.interest_rate <= 0.08
+    assert 5 <= debt.tenor_years <= 10
+
+
+def test_deal_features_across_seeds() -> None:
+    """Over a few seeds: tenant-funded offers outside groups, contributions paid before
+    service, per-period tariffs, debt with and without a cap on the principal."""
+    insts = [validate_data(generate_instance(20, 6, 10, seed, deals=True))
+             for seed in range(6)]
+    contracts = [c for inst in insts for c in inst.contracts]
+    assert any(c.group is None and c.tenant_capex_usd_per_it_mw > 0 for c in contracts)
+    assert any(c.tenant_capex_period is not None
+               and c.tenant_capex_period < c.start_period for c in contracts)
+    assert any(isinstance(c.energy_recovery_usd_per_mwh, list) for c in contracts)
+    caps = [inst.finance.debt.max_total_usd for inst in insts if inst.finance is not None]
+    assert any(cap is None for cap in caps) and any(cap is not None for cap in caps)
+
+
+@pytest.mark.parametrize(("sites", "periods", "contracts", "seed"),
+                         [(1, 1, 2, 0), (3, 5, 4, 1), (20, 5, 8, 0), (20, 5, 8, 1)])
+def test_generated_deals_are_feasible(sites: int, periods: int, contracts: int,
+                                      seed: int) -> None:
+    """Committed contracts stay servable with deals and debt: a plan is found."""
+    import portfolio_opt
+
+    res = portfolio_opt.solve(generate_instance(sites, periods, contracts, seed, deals=True),
+                              marginal_values=False)
+    assert res.status == "optimal", res.message
+    accepted = set(res.contracts.loc[res.contracts["accepted"], "contract"])
+    inst = validate_data(generate_instance(sites, periods, contracts, seed, deals=True))
+    assert {c.id for c in inst.contracts if c.committed} <= accepted
+    for group in {c.group for c in inst.contracts if c.group is not None}:
+        assert sum(c.id in accepted for c in inst.contracts if c.group == group) <= 1
+
+
+def test_cli_generates_deals_and_debt_by_default(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    def gen(name: str, *extra: str) -> dict[str, Any]:
+        out = tmp_path / name
+        proc = subprocess.run([sys.executable, "-m", "portfolio_opt", "generate", "--sites",
+                               "5", "--periods", "3", "--contracts", "4", "--seed", "3",
+                               "--out", str(out), *extra], capture_output=True, text=True,
+                              timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        data: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+        return data
+
+    assert gen("v2.json") == generate_instance(5, 3, 4, 3, deals=True, debt=True)
+    assert gen("v1.json", "--no-deals", "--no-debt") == generate_instance(5, 3, 4, 3)
+    assert gen("debt.json", "--no-deals") == generate_instance(5, 3, 4, 3, debt=True)

@@ -103,9 +103,10 @@ def test_yaml_xlsx_yaml_round_trip_preserves_the_instance(tmp_path, path):
     same(original, load_instance(convert(book, tmp_path / "back.json")))
 
 
+@pytest.mark.parametrize("deals", [False, True], ids=["v1", "deals"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_generated_instances_round_trip(tmp_path, seed):
-    data = generate_instance(sites=14, periods=6, contracts=7, seed=seed)
+def test_generated_instances_round_trip(tmp_path, seed, deals):
+    data = generate_instance(sites=14, periods=6, contracts=7, seed=seed, deals=deals)
     original = validate_data(data)
     yaml_path = write_instance(data, tmp_path / "gen.yaml")
     book = convert(yaml_path, tmp_path / "gen.xlsx")
