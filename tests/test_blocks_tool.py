@@ -326,3 +326,16 @@ def test_real_process_bad_row_and_help(tmp_path: Path) -> None:
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert f"{path}: line 2, column 2, field 'price_usd_per_mwh': got 'ten'" in run.stderr
     assert "--node-map" in real_cli("blocks", "--help").stdout
+
+
+def test_size_bounds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import portfolio_opt.blocks as blocks_module
+
+    path = write_csv(tmp_path / "p.csv", [float(h % 50) for h in range(200)])
+    monkeypatch.setattr(blocks_module, "MAX_ROWS", 100)
+    with pytest.raises(InputError, match="more than 100 rows"):
+        read_prices(path)
+    monkeypatch.setattr(blocks_module, "MAX_ROWS", 3_000_000)
+    monkeypatch.setattr(blocks_module, "MAX_FILE_BYTES", 1000)
+    with pytest.raises(InputError, match="more than 1,000 characters"):
+        read_prices(path)
