@@ -10,9 +10,10 @@ Block shares and each block's price relative to the year's mean come from
 ERCOT site's grid price series is multiplied by those relatives, so its share-weighted
 average is unchanged and only the shape within the year is new. The shipped grid prices
 are net of demand-response credits (instances/us_portfolio.yaml); to price DR explicitly
-the DR variant adds the low end of the credits back to the Texas prices (7.6 USD/MWh,
-calibration.md: demand-response credits) and pays 7.6 * 8760 = 66,576 USD per MW-year of
-gross load standing ready, up to each Texas site's gross mining load.
+the DR variant adds the low end of the credits back to every block price of the Texas
+sites, and to the pass-through tariffs of the leases priced at a Texas site's tariff
+(7.6 USD/MWh, calibration.md: demand-response credits), and pays 7.6 * 8760 = 66,576 USD
+per MW-year of gross load standing ready, up to each Texas site's gross mining load.
 """
 
 from __future__ import annotations
@@ -49,19 +50,26 @@ def with_blocks(d: dict[str, Any], dr: bool) -> dict[str, Any]:
     shares, rel = relatives()
     d["market"]["blocks"] = shares
     periods = d["horizon"]["periods"]
+    texas_tariffs = []
     for site in d["sites"]:
         if not site["id"].startswith("tx-") or site.get("grid") is None:
             continue
         price = site["grid"]["price_usd_per_mwh"]
         series = price if isinstance(price, list) else [price] * periods
-        if dr:
-            series = [p + DR_USD_PER_MWH for p in series]
-        site["grid"]["price_usd_per_mwh"] = {b: [p * r for p in series] for b, r in rel.items()}
+        texas_tariffs.append(series)
+        extra = DR_USD_PER_MWH if dr else 0.0
+        site["grid"]["price_usd_per_mwh"] = {b: [p * r + extra for p in series]
+                                             for b, r in rel.items()}
         btc = site.get("btc")
         if dr and btc is not None:
             gross = btc["fleet_mw"] * btc.get("pue", 1.0)
             btc["demand_response"] = {"credit_usd_per_mw_year": DR_USD_PER_MWH * 8760,
                                       "max_mw": gross}
+    if dr:  # leases passing a Texas site's power through pay the gross tariff too
+        for c in d["contracts"]:
+            if c.get("energy_recovery_usd_per_mwh") in texas_tariffs:
+                c["energy_recovery_usd_per_mwh"] = [
+                    p + DR_USD_PER_MWH for p in c["energy_recovery_usd_per_mwh"]]
     return d
 
 
