@@ -336,3 +336,76 @@ def test_batch_folder_report_has_tornado_and_regime_map(batch_dirs):
     grid = write_report(batch_dirs["grid"]).read_text(encoding="utf-8")
     assert grid.count("<svg") == 1 and "share of MW in AI" in grid
     assert "9 solved of 9" in grid
+
+
+# ------------------------------------------------------------------ spec v2 A and D
+
+
+def v2_instance() -> dict[str, Any]:
+    """One 10 IT MW hall at 50 MUSD, a 4-year lease from period 1 on a 2-period horizon
+    (2 tail years, contract_tail), the tenant paying 1 MUSD per IT MW and the energy at
+    20 USD/MWh; 70 % borrowed at 5 % over 4 years (payments after the horizon)."""
+    return {
+        "name": "deal-v2",
+        "horizon": {"periods": 2, "discount_rate": 0.1, "terminal_value": "contract_tail",
+                    "tail_energy_price_usd_per_mwh": 20},
+        "market": {"hashprice_usd_per_ph_day": 40},
+        "sites": [{"id": "a", "capacity_mw": 100,
+                   "grid": {"capacity_mw": 100, "price_usd_per_mwh": 20},
+                   "ai": {"max_it_mw": 10, "block_it_mw": 10, "capex_usd_per_it_mw": 5e6,
+                          "lead_time_periods": 0, "pue": 1.0}}],
+        "contracts": [{"id": "lease", "tenant": "acme", "it_mw": {"min": 10, "max": 10},
+                       "rate_usd_per_kw_month": 100, "start_period": 1, "term_periods": 4,
+                       "committed": True, "tenant_capex_usd_per_it_mw": 1e6,
+                       "energy_recovery_usd_per_mwh": 20}],
+        "finance": {"debt": {"max_loan_to_cost": 0.7, "interest_rate": 0.05,
+                             "tenor_years": 4}},
+    }
+
+
+def test_v2_bridge_sums_to_the_npv_and_the_new_lines_show(tmp_path):
+    from portfolio_opt.html_report.charts import bridge_steps
+
+    inst = po.Instance.model_validate(v2_instance())
+    result = po.solve(inst, profile="exact")
+    assert result.status == "optimal"
+    summary = result.summary()
+    cf = result.cashflows
+    tail, after = summary["terminal_value_usd"], summary["debt_after_horizon_usd"]
+    assert tail > 0 and after > 0
+    assert summary["debt_principal_usd"] == pytest.approx(35e6)
+    steps = bridge_steps(cf, summary)
+    labels = [label for label, _, _ in steps]
+    assert labels == ["BTC revenue", "AI lease revenue", "energy recovery", "tenant capex",
+                      "debt drawn", "energy", "opex", "capex", "debt service",
+                      "net, undiscounted", "discounting", "discounted cash flow",
+                      "terminal value", "debt after horizon", "NPV"]
+    # the steps add up to the NPV; each total is the sum of the steps before it
+    level = 0.0
+    for label, value, kind in steps:
+        if kind == "total":
+            assert value == pytest.approx(level, abs=1e-3), label
+        else:
+            level += value
+    assert steps[-1][1] == pytest.approx(summary["objective_npv_usd"], abs=1e-3)
+    assert dict((k, v) for k, v, _ in steps)["terminal value"] == pytest.approx(tail)
+    assert dict((k, v) for k, v, _ in steps)["debt after horizon"] == pytest.approx(-after)
+    page = write_result_report(result, tmp_path / "v2.html", inst).read_text(encoding="utf-8")
+    assert "<script" not in page.lower()
+    for head in ("energy recovery (MUSD)", "tenant capex (MUSD)", "debt drawn (MUSD)",
+                 "debt service (MUSD)", "Who pays the capex", "equity (MUSD)"):
+        assert head in page, head
+    assert ">terminal value<" in page and ">debt after horizon<" in page  # SVG text
+    # the funding table's total row: capex 50, tenant 10, debt 35, equity 5 MUSD
+    start = page.index("Who pays the capex")
+    total = re.search(r"<tr><td>total</td>(.*?)</tr>", page[start:])
+    assert total is not None
+    assert re.findall(r'<td class="num">([^<]*)</td>', total.group(1)) == \
+        ["50.0", "10.0", "35.0", "5.0"]
+
+
+def test_v1_page_hides_the_v2_lines(tutorial_out):
+    html = html_of(tutorial_out)
+    for text in ("tenant capex", "debt service", "debt drawn", "energy recovery",
+                 "terminal value", "debt after horizon", "Who pays the capex"):
+        assert text not in html, text

@@ -15,15 +15,58 @@ from matplotlib.figure import Figure
 
 from .svg import PALETTE, render
 
-__all__ = ["cash_by_period", "mw_by_site", "npv_bridge"]
+__all__ = ["bridge_steps", "cash_by_period", "cash_columns", "mw_by_site", "npv_bridge"]
 
 MUSD = 1e6
 MAX_SITE_PANELS = 24  # more sites: the largest 23 get a panel, the rest share one
 
 _INFLOWS = (("btc_revenue", "BTC revenue", PALETTE["btc"]),
-            ("ai_revenue", "AI lease revenue", PALETTE["ai"]))
+            ("ai_revenue", "AI lease revenue", PALETTE["ai"]),
+            ("energy_recovery", "energy recovery", "#6fb1c9"),
+            ("dr_credit", "demand-response credit", "#8fbf5a"),
+            ("tenant_capex", "tenant capex", "#b9a06a"),
+            ("debt_drawn", "debt drawn", "#7d8fb3"))
 _OUTFLOWS = (("energy_cost", "energy", "#c96f53"), ("opex", "opex", "#9c6ade"),
-             ("capex", "capex", "#5c5c5c"))
+             ("capex", "capex", "#5c5c5c"), ("debt_service", "debt service", "#3d4a66"))
+_ALWAYS = {"btc_revenue", "ai_revenue", "energy_cost", "opex", "capex"}  # v1's columns
+
+
+def cash_columns(cashflows: pd.DataFrame) -> tuple[list[Any], list[Any]]:
+    """The inflow and outflow series to show: v1's always, spec v2's (energy recovery,
+    demand-response credits, tenant capex, debt drawn and its service) when present and
+    not zero in every period."""
+    def shown(col: str) -> bool:
+        return col in _ALWAYS or (col in cashflows.columns
+                                  and bool((cashflows[col].astype(float) != 0).any()))
+    return ([f for f in _INFLOWS if shown(f[0])], [f for f in _OUTFLOWS if shown(f[0])])
+
+
+def bridge_steps(cashflows: pd.DataFrame, summary: dict[str, Any] | None = None
+                 ) -> list[tuple[str, float, str]]:
+    """The whole-horizon waterfall: (label, USD, kind), kind "step" or "total".
+
+    Cash-flow components, net undiscounted, discounting, then (when not zero) the
+    discounted cash flow, + terminal value (the contract tail) − debt service after the
+    horizon, ending at the NPV: sum of discounted + terminal_value_usd -
+    debt_after_horizon_usd.
+    """
+    s = summary or {}
+    inflows, outflows = cash_columns(cashflows)
+    steps = [(label, float(cashflows[col].sum()), "step") for col, label, _ in inflows]
+    steps += [(label, -float(cashflows[col].sum()), "step") for col, label, _ in outflows]
+    net = float(cashflows["net"].sum())
+    disc = float(cashflows["discounted"].sum())
+    tail = float(s.get("terminal_value_usd") or 0.0)
+    after = float(s.get("debt_after_horizon_usd") or 0.0)
+    steps += [("net, undiscounted", net, "total"), ("discounting", disc - net, "step")]
+    if tail or after:
+        steps.append(("discounted cash flow", disc, "total"))
+        if tail:
+            steps.append(("terminal value", tail, "step"))
+        if after:
+            steps.append(("debt after horizon", -after, "step"))
+    steps.append(("NPV", disc + tail - after, "total"))
+    return steps
 
 
 def _years(df: pd.DataFrame) -> list[str]:
@@ -42,15 +85,17 @@ def cash_by_period(cashflows: pd.DataFrame) -> str:
     x = np.arange(len(cf))
     years = _years(cf)
 
+    inflows, outflows = cash_columns(cf)
+
     def draw(fig: Figure) -> None:
         ax = fig.add_subplot()
         up = np.zeros(len(cf))
-        for col, label, color in _INFLOWS:
+        for col, label, color in inflows:
             v = cf[col].to_numpy(float) / MUSD
             ax.bar(x, v, bottom=up, color=color, label=label, width=0.7)
             up += v
         down = np.zeros(len(cf))
-        for col, label, color in _OUTFLOWS:
+        for col, label, color in outflows:
             v = cf[col].to_numpy(float) / MUSD
             ax.bar(x, -v, bottom=-down, color=color, label=label, width=0.7)
             down += v
@@ -67,16 +112,18 @@ def cash_by_period(cashflows: pd.DataFrame) -> str:
     return render(draw, 9.5, 4.2)
 
 
-def npv_bridge(cashflows: pd.DataFrame) -> str:
-    """Two waterfalls: the horizon's totals from revenue to NPV, and NPV period by period."""
+def npv_bridge(cashflows: pd.DataFrame, summary: dict[str, Any] | None = None) -> str:
+    """Two waterfalls: the horizon's totals from revenue to NPV (with the terminal value
+    and the debt service after the horizon, see :func:`bridge_steps`), and NPV period by
+    period."""
     cf = cashflows.sort_values("period")
-    total_net = float(cf["net"].sum())
-    npv = float(cf["discounted"].sum())
-    steps: list[tuple[str, float, str]] = []
-    for col, label, color in _INFLOWS:
-        steps.append((label, float(cf[col].sum()), color))
-    for col, label, color in _OUTFLOWS:
-        steps.append((label, -float(cf[col].sum()), color))
+    bridge = bridge_steps(cf, summary)
+    colors = {label: color for _, label, color in (*_INFLOWS, *_OUTFLOWS)}
+    colors.update({"discounting": "#a0a7b4", "terminal value": PALETTE["ai"],
+                   "debt after horizon": "#3d4a66"})
+    npv = bridge[-1][1]
+    tail = [(label, value) for label, value, _ in bridge
+            if label in ("terminal value", "debt after horizon")]
 
     def waterfall(ax: Axes, items: list[tuple[str, float, str]], totals: dict[int, float],
                   title: str) -> None:
@@ -101,12 +148,12 @@ def npv_bridge(cashflows: pd.DataFrame) -> str:
 
     def draw(fig: Figure) -> None:
         left, right = fig.subplots(1, 2, width_ratios=[1, 1.25])
-        items = [*steps, ("net, undiscounted", total_net, ""),
-                 ("discounting", npv - total_net, "#a0a7b4"), ("NPV", npv, "")]
-        waterfall(left, items, {len(steps): total_net, len(steps) + 2: npv},
-                  "Whole horizon: from revenue to NPV")
+        items = [(label, value, colors.get(label, "")) for label, value, _ in bridge]
+        waterfall(left, items, {i: v for i, (_, v, kind) in enumerate(bridge)
+                                if kind == "total"}, "Whole horizon: from revenue to NPV")
         per = [(y, float(v), PALETTE["positive"] if v >= 0 else PALETTE["negative"])
                for y, v in zip(_years(cf), cf["discounted"], strict=True)]
+        per += [(label, value, colors[label]) for label, value in tail]
         waterfall(right, [*per, ("NPV", npv, "")], {len(per): npv},
                   "NPV built up period by period (discounted)")
 

@@ -4,6 +4,7 @@ missing rather than leaving a hole."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from .data import ReportData
 from .page import esc, figure, fmt, frame_table, kpi, section, table
@@ -70,22 +71,57 @@ def _year(value: object) -> str:
 
 
 def cash(data: ReportData) -> str:
-    from .charts import cash_by_period, npv_bridge
+    from .charts import cash_by_period, cash_columns, npv_bridge
 
     if not data.has_plan:
         return ""
     cf = data.tables["cashflows"].sort_values("period")
-    cols = ["btc_revenue", "ai_revenue", "energy_cost", "opex", "capex", "net", "discounted"]
+    inflows, outflows = cash_columns(cf)
+    cols = [c for c, _, _ in inflows] + [c for c, _, _ in outflows] + ["net", "discounted"]
     rows = [[_year(r["year"]),
              *(fmt(float(r[c]), 1, MUSD) for c in cols)] for _, r in cf.iterrows()]
     rows.append(["total", *(fmt(float(cf[c].sum()), 1, MUSD) for c in cols)])
     heads = [("year", ""), *((f"{c.replace('_', ' ')} (MUSD)", "num") for c in cols)]
-    body = (figure(npv_bridge(cf), "Left: the horizon's totals, nominal, then discounting to "
-                   "the NPV. Right: each period's discounted net cash flow adds up to the NPV.")
+    s = data.summary or {}
+    tail = float(s.get("terminal_value_usd") or 0.0)
+    after = float(s.get("debt_after_horizon_usd") or 0.0)
+    left = "Left: the horizon's totals, nominal, then discounting"
+    if tail or after:
+        left += (" and, after the horizon, the contracts' terminal value and the debt "
+                 "service still owed (discounted)")
+    body = (figure(npv_bridge(cf, s), f"{left}, to the NPV. Right: each period's discounted "
+                   "net cash flow adds up to the NPV.")
             + figure(cash_by_period(cf), "Inflows above zero, outflows below; capex is paid "
-                     "in the period a hall starts or ASICs are bought.")
-            + table(heads, rows))
+                     "in the period a hall starts or ASICs are bought"
+                     + ("; tenant contributions and loans are inflows, debt service an "
+                        "outflow." if any(c in cols for c in ("tenant_capex", "debt_drawn"))
+                        else "."))
+            + table(heads, rows) + _funding(cf))
     return section("cash", "Cash flow and NPV", body)
+
+
+def _funding(cf: Any) -> str:
+    """Capex split into what tenants pay, what is borrowed and the equity rest, by period;
+    only when tenants or lenders pay part of it."""
+    tenant = cf["tenant_capex"].astype(float) if "tenant_capex" in cf.columns else None
+    debt = cf["debt_drawn"].astype(float) if "debt_drawn" in cf.columns else None
+    if not ((tenant is not None and (tenant != 0).any())
+            or (debt is not None and (debt != 0).any())):
+        return ""
+    capex = cf["capex"].astype(float)
+    tenant = tenant if tenant is not None else capex * 0.0
+    debt = debt if debt is not None else capex * 0.0
+    equity = capex - tenant - debt
+    rows = [[_year(y), *(fmt(float(v), 1, MUSD) for v in vals)]
+            for y, *vals in zip(cf["year"], capex, tenant, debt, equity, strict=True)]
+    rows.append(["total", *(fmt(float(x.sum()), 1, MUSD)
+                            for x in (capex, tenant, debt, equity))])
+    heads = [("year", ""), ("capex (MUSD)", "num"), ("tenant capex (MUSD)", "num"),
+             ("debt drawn (MUSD)", "num"), ("equity (MUSD)", "num")]
+    return ("<h3>Who pays the capex</h3><p class=\"note\">Capex split into tenant "
+            "contributions, loans and the equity rest (what the capex budgets bound); equity "
+            "below zero is cash taken out, since lenders lend against the gross build cost."
+            "</p>" + table(heads, rows))
 
 
 def mw(data: ReportData) -> str:
