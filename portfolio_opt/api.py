@@ -180,7 +180,11 @@ def result_from_solve(built: Model, engine: Any, options: dict[str, Any], profil
                 f"stopped by a limit ({outcome.termination}) with a feasible plan; "
                 + (f"relative gap {outcome.mip_gap:.3%}" if outcome.mip_gap is not None
                    else "gap unknown")
+                + ("" if outcome.bound_source == "HiGHS" or outcome.mip_gap is None else
+                   f" (bound from the {outcome.bound_source}: the limit came before HiGHS's "
+                   "first bound)")
             )
+            result.extra["bound_source"] = outcome.bound_source
         if marginals and not interrupted_plan:
             from .marginal import marginal_values
 

@@ -118,3 +118,21 @@ def pass_start(h: Any, start: MipStart) -> bool:
     sol.col_value = start.col_value
     sol.value_valid = True
     return bool(h.setSolution(sol) == highspy.HighsStatus.kOk)
+
+
+def relaxation_bound(h: Any, options: dict[str, Any], seconds: float) -> float | None:
+    """The optimum of ``h``'s model with integrality dropped: a bound on the MIP optimum
+    (model units), for a solve that stopped before HiGHS had one. None if that LP is not
+    solved to optimality within ``seconds``."""
+    import highspy
+
+    from .lp_copy import new_highs, run_highs
+
+    model = h.getModel()
+    model.lp_.integrality_ = []
+    r = new_highs(options)
+    r.setOptionValue("time_limit", float(seconds))
+    r.passModel(model)
+    if run_highs(r, options.get("threads")) != highspy.HighsModelStatus.kOptimal:
+        return None
+    return float(r.getInfo().objective_function_value)

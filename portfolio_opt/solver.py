@@ -106,6 +106,7 @@ class SolveOutcome:
     is_mip: bool
     has_solution: bool = False
     start: Any = None  # the MipStart handed to HiGHS, if any (portfolio_opt.mip_start)
+    bound_source: str = "HiGHS"  # or "LP relaxation" when HiGHS stopped before a bound
 
 
 _current_threads: int | None = None
@@ -163,6 +164,32 @@ def _check_start(outcome: SolveOutcome, start: Any) -> SolveOutcome:
         if not start.accepted:
             log.warning("HiGHS did not keep the MIP start (objective %.6g MUSD); it ended "
                         "with %s", start.objective, outcome.termination)
+    return outcome
+
+
+def _bound_if_missing(outcome: SolveOutcome, h: Any, options: dict[str, Any]) -> SolveOutcome:
+    """A limit that stopped HiGHS before its first bound: bound the plan by the LP
+    relaxation (one LP solve, at most half the time limit and 1 to 60 s), so the plan comes
+    with a gap."""
+    if not (outcome.status == Status.FEASIBLE and outcome.is_mip and outcome.bound is None
+            and outcome.objective is not None):
+        return outcome
+    import highspy
+
+    from .mip_start import relaxation_bound
+
+    seconds = min(60.0, max(1.0, 0.5 * float(options.get("time_limit", 60.0))))
+    t0 = time.perf_counter()
+    bound = relaxation_bound(h, options, seconds)
+    outcome.solve_seconds += time.perf_counter() - t0
+    if bound is None:
+        return outcome
+    obj = outcome.objective
+    maximize = h.getLp().sense_ == highspy.ObjSense.kMaximize
+    bound = max(bound, obj) if maximize else min(bound, obj)
+    outcome.bound = bound
+    outcome.mip_gap = abs(bound - obj) / max(1.0, abs(obj))
+    outcome.bound_source = "LP relaxation"
     return outcome
 
 
@@ -287,6 +314,7 @@ class PersistentHighs:
         outcome = _check_start(outcome_from_highs(h, handoff, run), start)
         if outcome.has_solution:
             values = h.getSolution().col_value
+            _bound_if_missing(outcome, h, opts)
             pyomo_vars = self.solver._vars
             for v_id, j in columns.items():
                 pyomo_vars[v_id][0].set_value(values[j], skip_validation=True)
@@ -393,6 +421,8 @@ class DirectHighs:
                 h.run()
         outcome = outcome_from_highs(h, self.handoff_seconds, float(h.getRunTime()) - before)
         outcome = _check_start(outcome, start)
+        if mip_start or monitor is not None:
+            _bound_if_missing(outcome, h, options)
         if outcome.has_solution:
             values = h.getSolution().col_value
             for var, x in zip(self.columns, values, strict=True):
