@@ -131,15 +131,6 @@ PART_C_FILES = ("blocks_curtail.yaml", "blocks_beat_average.yaml", "ai_firm_bloc
                 "blocks_source_link.yaml", "dr_credit.yaml", "dr_blocks.yaml",
                 "one_block.yaml", "two_blocks_equal_prices.yaml")
 
-# The product's part C (portfolio_opt/model) has not landed yet: its agreement with the
-# reference on part C instances is expected to fail until it does. The reference's own
-# checks on those instances are in tests without this mark.
-PRODUCT_C = pytest.mark.xfail(strict=False, reason="spec v2 part C not yet in the product")
-
-
-def _product_c(names: list[str]) -> list[Any]:
-    return [pytest.param(n, marks=PRODUCT_C) if n in PART_C_FILES else n for n in names]
-
 
 def assert_agree(result: Any, ref_status: str, ref_npv: float | None, what: str) -> None:
     """The spec's agreement rule between the product's result and the reference."""
@@ -168,7 +159,7 @@ def test_every_data_file_has_an_expected_value() -> None:
     assert sorted(p.name for p in DATA.glob("*.yaml")) == sorted(EXPECTED)
 
 
-@pytest.mark.parametrize("name", _product_c(sorted(EXPECTED)))
+@pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_hand_written(name: str) -> None:
     path = DATA / name
     inst = portfolio_opt.load_instance(path)
@@ -670,7 +661,6 @@ def test_part_c_rule_undone_reference(name: str, what: str, change: Any,
     assert npv <= EXPECTED[name] + 1e-3  # type: ignore[operator]
 
 
-@PRODUCT_C
 @pytest.mark.parametrize(("name", "what", "change", "expected"), C_UNDONE, ids=C_UNDONE_IDS)
 def test_part_c_rule_undone(name: str, what: str, change: Any, expected: float) -> None:
     data = _raw(name)
@@ -727,7 +717,6 @@ def test_part_c_reference_plan(name: str) -> None:
             assert ref.site_blocks[key][column] == pytest.approx(value, abs=1e-6), (key, column)
 
 
-@PRODUCT_C
 @pytest.mark.parametrize("name", PART_C_FILES)
 def test_part_c_reported_parts(name: str) -> None:
     """The product's dr_credit column, its NPV identity, and its per-block and
@@ -776,7 +765,6 @@ def test_blocks_priced_alike_reference(name: str, split: str) -> None:
         assert npv == pytest.approx(EXPECTED[name], rel=1e-9, abs=1e-3)
 
 
-@PRODUCT_C
 @pytest.mark.parametrize("split", ["one block", "three blocks"])
 @pytest.mark.parametrize("name", V1_AD_FILES)
 def test_blocks_priced_alike(name: str, split: str) -> None:
@@ -903,7 +891,6 @@ def test_small_random_c_reference(seed: int) -> None:
         assert averaged <= ref.npv_usd + 1e-7 * abs(ref.npv_usd) + 1.0, seed  # type: ignore
 
 
-@PRODUCT_C
 @pytest.mark.parametrize("seed", C_SEEDS)
 def test_small_random_c(seed: int) -> None:
     data = _small_instance_c(seed)
