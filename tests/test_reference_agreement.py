@@ -123,13 +123,14 @@ EXPECTED: dict[str, float | None] = {
     "blocks_source_link.yaml": 5_737_800,
     "dr_credit.yaml": 8_523_900,
     "dr_blocks.yaml": 7_621_200 / 1.1,
+    "dr_half_year_periods.yaml": 87_600 / 1.1**0.5 + 657_000 / 1.1,
     "one_block.yaml": 18_023_733.333333333,
     "two_blocks_equal_prices.yaml": 18_132_000,
 }
 
 PART_C_FILES = ("blocks_curtail.yaml", "blocks_beat_average.yaml", "ai_firm_blocks.yaml",
                 "blocks_source_link.yaml", "dr_credit.yaml", "dr_blocks.yaml",
-                "one_block.yaml", "two_blocks_equal_prices.yaml")
+                "dr_half_year_periods.yaml", "one_block.yaml", "two_blocks_equal_prices.yaml")
 
 
 def assert_agree(result: Any, ref_status: str, ref_npv: float | None, what: str) -> None:
@@ -641,6 +642,7 @@ C_UNDONE = [
     ("dr_blocks.yaml", "averaged prices", _averaged, 8760 * 664 / 1.1),
     ("dr_blocks.yaml", "no demand response", _without_dr, 8760 * 736 / 1.1),
     ("dr_credit.yaml", "no demand response", _without_dr, 7_446_000),
+    ("dr_half_year_periods.yaml", "no demand response", _without_dr, 219_000 / 1.1),
     ("one_block.yaml", "no blocks", _averaged, EXPECTED["one_block.yaml"]),
     ("two_blocks_equal_prices.yaml", "no blocks", _averaged,
      EXPECTED["two_blocks_equal_prices.yaml"]),
@@ -696,11 +698,14 @@ C_PLANS: dict[str, dict[tuple[str, int, str | None], dict[str, float]]] = {
         ("a", 1, "off"): {"btc_mw": 10, "dr_mw": 6},
         ("b", 1, "peak"): {"btc_mw": 0, "dr_mw": 0},
         ("b", 1, "off"): {"btc_mw": 10, "dr_mw": 10}},
+    "dr_half_year_periods.yaml": {
+        ("a", 1, None): {"btc_mw": 4, "dr_mw": 4}, ("a", 2, None): {"btc_mw": 10, "dr_mw": 4}},
     "two_blocks_equal_prices.yaml": {
         ("a", 1, b): {"btc_mw": 37.5, "grid_import_mw": 60} for b in ("day", "night")},
 }
 # dr_credit per period, by hand (0 in the other part C files).
-C_DR_CREDIT = {"dr_credit.yaml": [1_275_000.0], "dr_blocks.yaml": [1_226_400.0]}
+C_DR_CREDIT = {"dr_credit.yaml": [1_275_000.0], "dr_blocks.yaml": [1_226_400.0],
+               "dr_half_year_periods.yaml": [438_000.0, 438_000.0]}
 
 
 @pytest.mark.parametrize("name", PART_C_FILES)
