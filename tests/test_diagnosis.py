@@ -309,7 +309,7 @@ def test_budget_counts_tenant_contributions_and_the_most_debt():
     # 0.2 MUSD per IT MW from the tenant: 2 MUSD; (10 + 2) / 0.3 = 40 MUSD < 50 MUSD, of
     # which debt 40 - 12 = 28 MUSD. With 0.5 MUSD per IT MW: 15 / 0.3 = 50 MUSD: a plan.
     assert po.solve(_debt_only(0.5e6), profile="exact").status == "optimal"
-    res, diag = diagnose(_debt_only(0.2e6))
+    _, diag = diagnose(_debt_only(0.2e6))
     c = cause(diag, "budget")
     assert ids(c, "contract") == {"x"}
     assert ("its 1 hall(s) at 'a' cost 50,000,000 USD by period 1, the equity budget by "
@@ -339,7 +339,7 @@ def _moving(allocation: str) -> dict[str, Any]:
 
 def test_fixed_allocation_no_site_holds_the_whole_term():
     assert po.solve(_moving("flexible"), profile="exact").status == "optimal"
-    res, diag = diagnose(_moving("fixed"))
+    _, diag = diagnose(_moving("fixed"))
     c = cause(diag, "fixed_allocation")
     assert ids(c, "contract") == {"x", "y"} and ids(c, "site") == {"a", "b"}
     assert c["text"].startswith(
@@ -370,13 +370,14 @@ def _grouped(group: bool) -> dict[str, Any]:
 
 def test_group_excludes_the_partner_a_tenant_share_needs():
     assert po.solve(_grouped(False), profile="exact").status == "optimal"
-    res, diag = diagnose(_grouped(True))
+    _, diag = diagnose(_grouped(True))
     c = cause(diag, "tenant_share")
     assert ids(c, "contract") == {"x", "y"}
-    assert ("tenant 'acme''s committed contract(s) 'x' take at least 10 IT MW; with "
-            "limits.max_tenant_share 0.5 the other tenants must take at least 10 IT MW, but "
-            "their contracts that could be accepted do not exist; 'y' cannot be accepted: "
-            "group 'offer' takes committed 'x' (at most one contract per group)") == c["text"]
+    assert c["text"] == (
+        "tenant 'acme''s committed contract(s) 'x' take at least 10 IT MW; with "
+        "limits.max_tenant_share 0.5 the other tenants must take at least 10 IT MW, but "
+        "their contracts that could be accepted do not exist; 'y' cannot be accepted: "
+        "group 'offer' takes committed 'x' (at most one contract per group)")
     assert c["numbers"]["excluded_by_group"] == {"y": "x"}
     rows = [r["text"] for r in diag["iis"]["rows"] if r["family"] == "contract_group"]
     assert rows == ["at most one contract of group 'offer' is accepted (alternative "
