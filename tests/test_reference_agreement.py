@@ -739,7 +739,7 @@ def test_part_c_reported_parts(name: str) -> None:
         return
     sites = result.site_periods.set_index(["site", "period"])
     for (site, t), avg in ref.site_periods.items():
-        for column in ("btc_mw", "grid_import_mw", "dr_mw"):
+        for column in ("btc_mw", "grid_import_mw", "dr_mw", "gross_load_mw"):
             assert sites.loc[(site, t), column] == pytest.approx(avg[column], abs=1e-5), (
                 name, site, t, column)
     if _raw(name)["market"].get("blocks"):

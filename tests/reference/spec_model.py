@@ -182,7 +182,8 @@ class ReferenceResult:
     debt_after_horizon_usd: float | None = None  # payments after the last period, discounted
     periods: list[dict[str, float]] = field(default_factory=list)  # cashflows.csv rows
     # v2 C: site_period_blocks.csv, (site, period, block) -> btc_mw, grid_import_mw, dr_mw
-    # (block None without market.blocks); site_periods.csv's share-weighted averages.
+    # (and gross_load_mw; block None without market.blocks); site_periods.csv's
+    # share-weighted averages of them.
     site_blocks: dict[tuple[str, int, str | None], dict[str, float]] = field(
         default_factory=dict)
     site_periods: dict[tuple[str, int], dict[str, float]] = field(default_factory=dict)
@@ -769,15 +770,20 @@ def reference_solve(instance: Any, mip_rel_gap: float = 1e-7,
     res.tail_by_contract = {cid: res.value(e) * MUSD for cid, e in tail_by_contract.items()}
     # v2 C: "site_period_blocks.csv has site, period, block, btc_mw, grid_import_mw" (and
     # dr_mw); "site_periods.csv gains dr_mw (share-weighted) and reports every block-varying
-    # column ... as its share-weighted average".
+    # column, gross_load_mw included, as its share-weighted average" (v1: gross_load_mw is
+    # the site's load, btc_mw * btc.pue + served IT MW * ai.pue).
     for s in inst["sites"]:
         sid = s["id"]
         for t in P:
-            avg = dict.fromkeys(("btc_mw", "grid_import_mw", "dr_mw"), 0.0)
+            avg = dict.fromkeys(("btc_mw", "grid_import_mw", "dr_mw", "gross_load_mw"), 0.0)
+            served = res.value(total(serve_at[sid, t]))
             for bid, h in blocks:
-                row = {"btc_mw": res.value(btc_mw[sid, t, bid]),
+                btc = res.value(btc_mw[sid, t, bid])
+                row = {"btc_mw": btc,
                        "grid_import_mw": res.value(grid_mw[sid, t, bid]),
-                       "dr_mw": res.value(dr_mw[sid, t, bid])}
+                       "dr_mw": res.value(dr_mw[sid, t, bid]),
+                       "gross_load_mw": (btc * (s["btc"]["pue"] if s["btc"] else 1.0)
+                                         + served * (s["ai"]["pue"] if s["ai"] else 1.0))}
                 res.site_blocks[sid, t, bid] = row
                 for key, value in row.items():
                     avg[key] += h * value
