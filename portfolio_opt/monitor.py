@@ -133,10 +133,13 @@ class SolveMonitor:
                 npv = _finite(out.mip_primal_bound)
                 if npv is not None:
                     self._npv = npv * _USD
-                bound = _finite(out.mip_dual_bound)
+                # While finding the start, the restricted model's bound and gap say nothing
+                # of the full model's: only its plan is shown.
+                bound = _finite(out.mip_dual_bound) if self.phase != "start" else None
                 if bound is not None:
                     self._bound = bound * _USD
-                self._gap = _finite(out.mip_gap) if self._npv is not None else None
+                if self.phase != "start":
+                    self._gap = _finite(out.mip_gap) if self._npv is not None else None
         self._report()
 
     def snapshot(self) -> SolveProgress:
