@@ -210,3 +210,34 @@ def test_the_library_logs_progress_and_the_start(caplog: pytest.LogCaptureFixtur
     messages = [rec.getMessage() for rec in caplog.records if rec.name == "portfolio_opt.solver"]
     assert any(m.startswith("MIP start: the plan without new lease offers") for m in messages)
     assert any(STATUS_LINE in m for m in messages)
+
+
+@pytest.mark.parametrize("how", ["persistent", "direct"])
+def test_a_stop_request_interrupts_either_hand_off(big: Path, how: str) -> None:
+    """The stop request behind Ctrl-C, on both HiGHS hand-offs: asked from the progress
+    callback once the main search has a plan, it ends the solve as ``interrupted`` with
+    that plan (or a better one) and its gap."""
+    from portfolio_opt.api import build, handoff, result_from_solve
+    from portfolio_opt.monitor import SolveMonitor, SolveProgress
+    from portfolio_opt.solver import solver_options
+
+    built = build(big)
+    engine = handoff(built, how)
+    monitor = SolveMonitor()
+    seen: list[SolveProgress] = []
+
+    def stop_once_a_plan_is_known(p: SolveProgress) -> None:
+        seen.append(p)
+        if p.phase == "solve" and p.npv_usd is not None:
+            monitor.request_stop()
+
+    monitor.on_progress = stop_once_a_plan_is_known
+    options = solver_options("default", time_limit=600)
+    r = result_from_solve(built, engine, options, "default", monitor=monitor, mip_start=True)
+    assert r.status == po.Status.INTERRUPTED, r.message
+    assert r.objective_npv_usd is not None and r.has_plan
+    first = next(p.npv_usd for p in seen if p.phase == "solve" and p.npv_usd is not None)
+    assert first is not None
+    assert r.objective_npv_usd >= first - 1e-6 * abs(first)
+    assert r.mip_gap is None or 0 <= r.mip_gap < math.inf
+    assert r.message.startswith("interrupted (Ctrl-C)")
