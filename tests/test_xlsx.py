@@ -76,7 +76,9 @@ def schema_leaves(model: Any, path: tuple[str, ...] = ()) -> list[tuple[str, tup
     for name, info in model.model_fields.items():
         key = info.alias or name
         inner = models(info.annotation)
-        if inner:
+        if inner and path and "list[" in str(info.annotation):
+            out.append((path[0], (*path[1:], key)))  # market.blocks: one JSON cell
+        elif inner:
             out += schema_leaves(inner[0], (*path, key))
         elif path:
             out.append((path[0], (*path[1:], key)))
@@ -594,3 +596,27 @@ def test_results_workbook_has_the_v2_columns_and_totals(tmp_path):
     res.write(tmp_path / "csv")
     pd.testing.assert_frame_equal(cash, pd.read_csv(tmp_path / "csv" / "cashflows.csv"),
                                   check_dtype=False, rtol=1e-9)
+
+
+def test_price_blocks_and_demand_response_round_trip(tmp_path):
+    """Spec v2 C in a workbook: market.blocks as one JSON cell, a price per block as a JSON
+    mapping in the plain price cell, demand response as btc.demand_response.* columns."""
+    inst = po.Instance.model_validate({
+        "name": "blocks", "horizon": {"periods": 2},
+        "market": {"hashprice_usd_per_ph_day": 40,
+                   "blocks": [{"id": "peak", "hours_share": 0.25},
+                              {"id": "off", "hours_share": 0.75}]},
+        "sites": [{"id": "a", "capacity_mw": 10,
+                   "grid": {"capacity_mw": 10,
+                            "price_usd_per_mwh": {"peak": [90, 95.5], "off": 0.1 + 0.2}},
+                   "btc": {"fleet_mw": 5, "efficiency_j_per_th": 17,
+                           "demand_response": {"credit_usd_per_mw_year": 5e4,
+                                               "max_mw": 3}}}],
+    })
+    book = write_instance_workbook(inst, tmp_path / "blocks.xlsx")
+    same(inst, load_instance(book))
+    same(inst, load_instance(convert(book, tmp_path / "blocks.yaml")))
+    ws = openpyxl.load_workbook(book)["sites"]
+    assert json.loads(ws.cell(2, col(ws, "grid.price_usd_per_mwh")).value) == {
+        "peak": [90, 95.5], "off": 0.1 + 0.2}
+    assert ws.cell(2, col(ws, "btc.demand_response.max_mw")).value == 3

@@ -142,6 +142,9 @@ _DESCRIPTIONS: dict[str, str] = {
     "horizon:tail_energy_price_usd_per_mwh": "USD/MWh >= 0. Required with terminal_value "
     "contract_tail (the power price after the horizon), empty otherwise.",
     "market:hashprice_usd_per_ph_day": "series, USD per PH/s per day >= 0, required.",
+    "market:blocks": "optional (spec v2 C): price blocks as a JSON list, e.g. "
+    '[{"id": "peak", "hours_share": 0.2}, {"id": "off", "hours_share": 0.8}]; a price '
+    'per block is then a JSON mapping in its plain cell, e.g. {"peak": 90, "off": 30}.',
     "limits:capex_budget_usd": "USD >= 0, optional. Total capex over the horizon, undiscounted.",
     "limits:capex_budget_usd_per_period": "series, USD >= 0, optional. Capex started per period.",
     "limits:max_tenant_share": "fraction in (0, 1], optional. Most IT MW one tenant may hold.",
@@ -157,6 +160,9 @@ _DESCRIPTIONS: dict[str, str] = {
     "sites:btc.opex_usd_per_mw_year": "USD per MW-year >= 0, default 0.",
     "sites:btc.expansion.max_mw": "MW >= 0. ASIC MW that may be bought over the horizon.",
     "sites:btc.expansion.capex_usd_per_mw": "USD/MW >= 0. Needed with expansion.max_mw.",
+    "sites:btc.demand_response.credit_usd_per_mw_year": "USD per MW-year >= 0 (spec v2 C). "
+    "Paid for gross MW standing ready to shed; needed with demand_response.max_mw.",
+    "sites:btc.demand_response.max_mw": "gross MW >= 0 (spec v2 C). Most MW offered.",
     "sites:ai.max_it_mw": "IT MW >= 0. Most AI IT MW the site can hold (empty: no AI).",
     "sites:ai.existing_it_mw": "IT MW >= 0, default 0. Halls already built.",
     "sites:ai.block_it_mw": "IT MW > 0. Size of one hall. Needed with ai.max_it_mw.",

@@ -176,7 +176,8 @@ def _key_value(ws: Worksheet, sheet: str, out: Sheets, name: str,
         elif key == "name" and sheet == "horizon":
             top_name = value
             out.cells[("name",)] = [cell]
-        elif _set(block, key, value, out, name, cell):
+        elif _set(block, key, _json_cell(kinds.get(key), value, cell, out, name), out, name,
+                  cell):
             out.cells[(sheet, key)] = [cell]  # a dotted row (debt.interest_rate) nests
     for base, by_period in series.items():
         if (sheet, base) in out.cells:
@@ -272,7 +273,7 @@ def _table(ws: Worksheet, sheet: str, out: Sheets, name: str,
                 continue
             column = columns.get(header)
             parsed = _list_cell(value, cell, out, name) if column and column.kind == "list" \
-                else value
+                else _json_cell(column, value, cell, out, name)
             if _set(entity, header, parsed, out, name, cell):
                 out.cells[(sheet, k, header)] = [cell]
         for base, by_period in series.items():
@@ -309,6 +310,25 @@ def _set(entity: dict[str, Any], dotted: str, value: Any, out: Sheets, name: str
         dotted, value, f"expected either the {unit} '{path[0]}' or {unit}s "
         f"'{path[0]}.<field>', not both"))
     return False
+
+
+def _json_cell(column: Any, value: Any, cell: Cell, out: Sheets, name: str) -> Any:
+    """A list column's cell (market.blocks as a JSON list), or a series cell holding a
+    JSON mapping {block id: series} (a price per block, spec v2 C); else the value."""
+    if column is None or not isinstance(value, str):
+        return value
+    text = value.strip()
+    if column.kind == "list":
+        return _list_cell(value, cell, out, name)
+    if column.kind == "series" and text.startswith("{"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            out.issues.append(InputIssue(
+                name, f"sheet '{cell.sheet}', row {cell.row}, column "
+                f"{get_column_letter(cell.column)}", "", value,
+                f"expected a number, or a JSON mapping {{block id: series}} ({exc.msg})"))
+    return value
 
 
 def _list_cell(value: Any, cell: Cell, out: Sheets, name: str) -> Any:

@@ -151,6 +151,10 @@ def _headers(columns: list[Column], periods: int) -> list[tuple[str, Column]]:
 
 
 def _cell_value(column: Column, value: Any) -> Any:
+    if isinstance(value, dict) or (isinstance(value, list) and any(
+            isinstance(v, dict) for v in value)):
+        # spec v2 C: a price per block {block id: series}, the list of market.blocks
+        return json.dumps(value, ensure_ascii=False)
     if column.kind == "list" and isinstance(value, list):
         return _id_list(value)
     return value
@@ -204,8 +208,8 @@ def _key_value_sheet(ws: Worksheet, sheet: str, doc: dict[str, Any] | None,
         value = (doc or {}).get("name") if column.path == ("name",) else _get(block, column.path)
         ws.cell(row=row, column=1, value=column.name).font = HEADER_FONT
         ws.cell(row=row, column=3, value=description(sheet, column.name))
-        if value is not None and not isinstance(value, list):
-            _put(ws, row, 2, value, sheet)
+        if value is not None and (column.kind == "list" or not isinstance(value, list)):
+            _put(ws, row, 2, _cell_value(column, value), sheet)
         if column.choices:
             rule = DataValidation(type="list", formula1='"' + ",".join(column.choices) + '"',
                                   allow_blank=True)
