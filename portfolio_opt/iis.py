@@ -38,8 +38,15 @@ def _names(ids: Any, limit: int = 6) -> str:
     return text + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
 
 
-def _site_period(s: str, t: int) -> str:
-    return f"site '{s}', period {t}"
+def _site_period(s: str, t: int, d: ModelData | None = None, b: str | None = None) -> str:
+    """"site 's', period t", with the price block when the instance has several."""
+    return f"site '{s}', period {t}{_block(d, b)}"
+
+
+def _block(d: ModelData | None, b: str | None) -> str:
+    if d is None or b is None or not d.instance.market.blocks:
+        return ""
+    return f", block '{b}'"
 
 
 # ------------------------------------------------------------------ rows
@@ -49,9 +56,9 @@ def describe_row(d: ModelData, family: str, idx: Any) -> tuple[str, list[Entity]
     """Plain words for one constraint of the model, with the instance's numbers."""
     lim = d.instance.limits
     if family == "btc_fleet":
-        s, t = idx
-        return (f"{_site_period(s, t)}: hashing ASIC MW <= btc.fleet_mw {d.btc(s).fleet_mw:g} "
-                "+ ASICs bought so far", [_e("site", s)])
+        s, t, b = idx
+        return (f"{_site_period(s, t, d, b)}: hashing ASIC MW <= btc.fleet_mw "
+                f"{d.btc(s).fleet_mw:g} + ASICs bought so far", [_e("site", s)])
     if family == "btc_expansion":
         x = d.btc(idx).expansion
         top = x.max_mw if x else 0.0
@@ -95,13 +102,14 @@ def describe_row(d: ModelData, family: str, idx: Any) -> tuple[str, list[Entity]
                      f"by period {last} (lead time {a.lead_time_periods})")
         return f"{_site_period(s, t)}: IT MW served <= available IT MW = {ready}", [_e("site", s)]
     if family == "site_envelope":
-        s, t = idx
+        s, t, b = idx
         parts = []
         if s in d.btc_sites:
             parts.append(f"hashing MW × btc.pue {d.btc(s).pue:g}")
         if s in d.hall_max:
             parts.append(f"reserved IT MW × ai.pue {d.ai(s).pue:g}")
-        return (f"{_site_period(s, t)}: {' + '.join(parts)} <= capacity_mw "
+        return (f"{_site_period(s, t, d, b if s in d.btc_sites else None)}: "
+                f"{' + '.join(parts)} <= capacity_mw "
                 f"{d.sites[s].capacity_mw:g} (halls hold their room from the period they start)",
                 [_e("site", s)])
     if family == "power_balance":
@@ -169,15 +177,16 @@ def _contract_site(d: ModelData, family: str, idx: Any) -> tuple[str, list[Entit
             f"at most max_sites {con.max_sites} sites", ents)
 
 
-def _power_balance(d: ModelData, n: str, t: int) -> tuple[str, list[Entity]]:
+def _power_balance(d: ModelData, n: str, t: int, b: str) -> tuple[str, list[Entity]]:
     links = sorted({a.link for a in d.arcs if n in (a.tail, a.head)})
     ents = [_e("source" if n in d.sources else "site", n), *(_e("link", k) for k in links)]
     via = f"power links {_names(links)}" if links else "no power link"
     if n in d.sources:
-        return (f"source '{n}', period {t}: its output (capacity_mw "
+        return (f"source '{n}', period {t}{_block(d, b)}: its output (capacity_mw "
                 f"{d.source_cap[n][t]:g}) leaves only through {via}", ents)
     grid = d.sites[n].grid
-    used = f"{_site_period(n, t)}: power used (hashing MW × btc.pue + served IT MW × ai.pue)"
+    used = (f"{_site_period(n, t, d, b)}: power used (hashing MW × btc.pue + served IT MW "
+            "× ai.pue)")
     if grid is None and not links:
         return f"{used} must come from a grid block or power links, and it has neither", ents
     supply = f"grid import (grid.capacity_mw {grid.capacity_mw:g})" if grid else "no grid"
@@ -202,7 +211,7 @@ def _equity(d: ModelData) -> str:
 
 def describe_column(d: ModelData, var: str, idx: Any, bound: str) -> tuple[str, list[Entity]]:
     """Plain words for the bound of one variable that takes part in the conflict."""
-    what, ents, upper = _column(d, var, idx)
+    what, ents, upper = _column(d, var, idx)  # names the price block where there are several
     if bound == "lower":
         return f"{what} >= 0", ents
     if bound == "boxed":
@@ -212,10 +221,10 @@ def describe_column(d: ModelData, var: str, idx: Any, bound: str) -> tuple[str, 
 
 def _column(d: ModelData, var: str, idx: Any) -> tuple[str, list[Entity], str]:
     if var in ("btc_mw", "buy_mw"):
-        s, t = idx
+        s, t = idx[:2]
         b = d.btc(s)
         if var == "btc_mw":
-            return (f"{_site_period(s, t)}: hashing MW", [_e("site", s)],
+            return (f"{_site_period(s, t, d, idx[2])}: hashing MW", [_e("site", s)],
                     f"{d.btc_upper(s):g} (fleet + expansion, within capacity_mw)")
         top = b.expansion.max_mw if b.expansion else 0.0
         return (f"{_site_period(s, t)}: ASIC MW bought", [_e("site", s)],
@@ -246,18 +255,19 @@ def _column(d: ModelData, var: str, idx: Any) -> tuple[str, list[Entity], str]:
         return (f"site '{s}' serves contract '{c}' (yes/no)",
                 [_e("contract", c), _e("site", s)], "1")
     if var == "grid_mw":
-        s, t = idx
+        s, t, blk = idx
         grid = d.sites[s].grid
-        return (f"{_site_period(s, t)}: grid import MW", [_e("site", s)],
+        return (f"{_site_period(s, t, d, blk)}: grid import MW", [_e("site", s)],
                 f"grid.capacity_mw {grid.capacity_mw if grid else 0.0:g}")
     if var == "gen_mw":
-        r, t = idx
-        return (f"source '{r}', period {t}: output MW", [_e("source", r)],
+        r, t, blk = idx
+        return (f"source '{r}', period {t}{_block(d, blk)}: output MW", [_e("source", r)],
                 f"capacity_mw {d.source_cap[r][t]:g}")
     if var == "flow_mw":
-        a, t = idx
+        a, t, blk = idx
         arc = d.arcs[a]
-        return (f"power link '{arc.link}' from '{arc.tail}' to '{arc.head}', period {t}: MW "
+        return (f"power link '{arc.link}' from '{arc.tail}' to '{arc.head}', period {t}"
+                f"{_block(d, blk)}: MW "
                 "entering it", [_e("link", arc.link)],
                 f"capacity_mw {arc.capacity_mw:g} (loss {arc.loss:g})")
     if var == "loan":

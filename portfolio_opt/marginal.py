@@ -80,6 +80,27 @@ class _Slopes:
         binding = abs(self.row_value[i] - side) <= _AT_BOUND * max(1.0, abs(side))
         return _clean(slope) * coef, binding
 
+    def rows_over_blocks(self, family: str, key: tuple[Any, ...], blocks: list[str],
+                         coef: float = 1.0) -> tuple[float, bool]:
+        """:meth:`row` summed over the price blocks of a per-block family (spec v2 C): a
+        limit that is the same in every block moves every block's row."""
+        total, binding = 0.0, False
+        for b in blocks:
+            value, at = self.row(family, (*key, b), coef)
+            total += value
+            binding = binding or at
+        return total, binding
+
+    def uppers_over_blocks(self, var: str, key: tuple[Any, ...], blocks: list[str],
+                           coef: float = 1.0) -> tuple[float, bool]:
+        """:meth:`upper` summed over the price blocks of a per-block variable."""
+        total, binding = 0.0, False
+        for b in blocks:
+            value, at = self.upper(var, (*key, b), coef)
+            total += value
+            binding = binding or at
+        return total, binding
+
     def upper(self, var: str, idx: Any, coef: float = 1.0) -> tuple[float, bool]:
         """coef × slope per unit of the column's upper bound (0 unless at it); binding."""
         j = self.index.cols.get((var, idx))
@@ -160,9 +181,10 @@ def _site_rows(d: ModelData, sl: _Slopes) -> Iterator[_Row]:
             fleet_bound = b.fleet_mw + (b.expansion.max_mw if b.expansion else 0.0)
 
         def slope(t: int, s: str = s, rb: float = room_bound, fb: float = fleet_bound) -> Any:
-            value, binding = sl.row("site_envelope", (s, t))
+            value, binding = sl.rows_over_blocks("site_envelope", (s, t), d.blocks)
             if rb < fb - 1e-9:  # the hashing bound is the envelope's: it moves with capacity
-                ub, at = sl.upper("btc_mw", (s, t), 1.0 / d.btc(s).pue)
+                ub, at = sl.uppers_over_blocks("btc_mw", (s, t), d.blocks,
+                                               1.0 / d.btc(s).pue)
                 value += ub
                 binding = binding or at
             return value * MONEY_SCALE, binding
@@ -179,9 +201,9 @@ def _fleet_rows(d: ModelData, sl: _Slopes) -> Iterator[_Row]:
         fleet_bound = b.fleet_mw + (b.expansion.max_mw if b.expansion else 0.0)
 
         def slope(t: int, s: str = s, moves: bool = fleet_bound < room / b.pue - 1e-9) -> Any:
-            value, binding = sl.row("btc_fleet", (s, t))
+            value, binding = sl.rows_over_blocks("btc_fleet", (s, t), d.blocks)
             if moves:  # the hashing bound is fleet + expansion: it moves with fleet_mw
-                ub, at = sl.upper("btc_mw", (s, t))
+                ub, at = sl.uppers_over_blocks("btc_mw", (s, t), d.blocks)
                 value += ub
                 binding = binding or at
             return value * MONEY_SCALE, binding
@@ -194,7 +216,7 @@ def _bound_rows(sl: _Slopes, kind: str, var: str, entities: list[tuple[str, Any,
                 d: ModelData, what: str) -> Iterator[_Row]:
     for entity, key, limit in entities:
         def slope(t: int, key: Any = key) -> Any:
-            value, binding = sl.upper(var, (key, t))
+            value, binding = sl.uppers_over_blocks(var, (key, t), d.blocks)
             return value * MONEY_SCALE, binding
 
         yield from _per_period(sl, kind, entity, "MW", limit, d.periods, slope, what)
@@ -204,7 +226,7 @@ def _link_rows(d: ModelData, sl: _Slopes) -> Iterator[_Row]:
     by_link: dict[str, list[_Row]] = {}
     for a, arc in enumerate(d.arcs):
         def slope(t: int, a: int = a) -> Any:
-            value, binding = sl.upper("flow_mw", (a, t))
+            value, binding = sl.uppers_over_blocks("flow_mw", (a, t), d.blocks)
             return value * MONEY_SCALE, binding
 
         rows = list(_per_period(sl, "link_capacity", arc.link, "MW", arc.capacity_mw,
@@ -581,7 +603,7 @@ def marginal_table(d: ModelData, m: Any, fixed: FixedLp,
     rows += _link_rows(d, sl)
     for r in d.sources:
         def slope(t: int, r: str = r) -> Any:
-            value, binding = sl.upper("gen_mw", (r, t))
+            value, binding = sl.uppers_over_blocks("gen_mw", (r, t), d.blocks)
             return value * MONEY_SCALE, binding
 
         rows += _per_period(sl, "source_capacity", r, "MW",
