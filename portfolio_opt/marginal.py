@@ -212,6 +212,25 @@ def _fleet_rows(d: ModelData, sl: _Slopes) -> Iterator[_Row]:
                                "btc.fleet_mw (ASICs)")
 
 
+def _dr_rows(d: ModelData, sl: _Slopes) -> Iterator[_Row]:
+    """dr_capacity: one more MW of btc.demand_response.max_mw (spec v2 C).
+
+    max_mw is the upper bound of dr_mw[s,t,b] in every block, so its value in period t is
+    the sum over blocks of that bound's reduced cost: credit × ypp × h_b (discounted) for
+    each block where the cap binds rather than btc.pue × btc_mw, 0 where it does not.
+    """
+    for s in d.dr_sites:
+        dr = d.btc(s).demand_response
+        assert dr is not None
+
+        def slope(t: int, s: str = s) -> Any:
+            value, binding = sl.uppers_over_blocks("dr_mw", (s, t), d.blocks)
+            return value * MONEY_SCALE, binding
+
+        yield from _per_period(sl, "dr_capacity", s, "MW", dr.max_mw, d.periods, slope,
+                               "btc.demand_response.max_mw (gross MW)")
+
+
 def _bound_rows(sl: _Slopes, kind: str, var: str, entities: list[tuple[str, Any, Any]],
                 d: ModelData, what: str) -> Iterator[_Row]:
     for entity, key, limit in entities:
@@ -609,6 +628,7 @@ def marginal_table(d: ModelData, m: Any, fixed: FixedLp,
         rows += _per_period(sl, "source_capacity", r, "MW",
                             lambda t, r=r: d.source_cap[r][t], d.periods, slope, "capacity_mw")
     rows += _fleet_rows(d, sl)
+    rows += _dr_rows(d, sl)
     rows += _budget_rows(d, sl)
     rows += _contract_rows(d, m, sl)
     rows += _hall_rows(d, m, sl)

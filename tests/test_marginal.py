@@ -578,3 +578,92 @@ def test_max_total_debt_and_an_equity_budget():
     assert mv is not None
     budget = mv[(mv.kind == "capex_budget_period") & (mv.period == 1)]["note"].iloc[0]
     assert "equity" in budget
+
+
+# --------------------------------------------------------------------------- spec v2 C
+
+CREDIT = 50_000.0  # USD per MW-year of demand response standing ready
+
+
+def dr_case(max_mw: float, peak: float = 200.0, periods: int = 1, discount: float = 0.0,
+            blocks: bool = True) -> dict[str, Any]:
+    # One miner: 50 MW of ASICs (PUE 1), 730,000 USD a year per MW hashing = 83.33 USD/MWh.
+    # Blocks off (0.8 of the hours, 30 USD/MWh: hashes) and peak (0.2, `peak` USD/MWh:
+    # curtailed at 200, hashing at 60). DR pays 50,000 USD per MW-year, up to max_mw.
+    price: Any = {"off": 30, "peak": peak} if blocks else 30
+    site = {"id": "a", "capacity_mw": 100,
+            "grid": {"capacity_mw": 100, "price_usd_per_mwh": price},
+            "btc": {"fleet_mw": 50, "efficiency_j_per_th": 20,
+                    "demand_response": {"credit_usd_per_mw_year": CREDIT,
+                                        "max_mw": max_mw}}}
+    data = instance([site], periods=periods, horizon={"discount_rate": discount})
+    if blocks:
+        data["market"]["blocks"] = [{"id": "off", "hours_share": 0.8},
+                                    {"id": "peak", "hours_share": 0.2}]
+    return data
+
+
+@pytest.mark.parametrize(("peak", "expected"), [(200.0, 0.8 * CREDIT), (60.0, CREDIT)])
+def test_dr_capacity_is_the_credit_of_the_blocks_where_max_mw_binds(peak, expected):
+    # max_mw 30 < 50 MW hashing: the cap binds in every block that hashes. At a 200 USD/MWh
+    # peak the site curtails there (and offers nothing), so one more MW of max_mw is worth
+    # the off block's 0.8 * 50,000 = 40,000 USD; at 60 both blocks hash: 50,000 USD.
+    data = dr_case(30, peak)
+    res, base = solve(data)
+    assert value(res, "dr_capacity", "a", 1) == pytest.approx(expected, rel=1e-9)
+    assert value(res, "dr_capacity", "a") == pytest.approx(expected, rel=1e-9)
+    assert value(res, "dr_capacity", "a", column="binding")
+    assert value(res, "dr_capacity", "a", column="limit") == 30.0
+    assert next_unit(res, "dr_capacity", "a") == pytest.approx(expected, rel=1e-7)
+    right, left = quotients(data, base, setter("sites", 0, "btc", "demand_response",
+                                               "max_mw"), 1.0)
+    assert_quotients(right, left, expected)
+
+
+def test_dr_capacity_next_mw_by_a_full_re_solve():
+    # The MILP itself re-solved with max_mw 31 instead of 30 gains the 40,000 USD.
+    res, _ = solve(dr_case(30))
+    more, _ = solve(dr_case(31))
+    assert more.objective_npv_usd - res.objective_npv_usd == pytest.approx(40_000, rel=1e-9)
+    assert next_unit(res, "dr_capacity", "a") == pytest.approx(40_000, rel=1e-7)
+
+
+def test_dr_capacity_per_period_is_discounted():
+    # DR is an operating cash flow, discounted at the end of its period: 40,000 / 1.1 and
+    # 40,000 / 1.1^2; the total is one more MW in both years.
+    res, _ = solve(dr_case(30, periods=2, discount=0.1))
+    one, two = 40_000 / 1.1, 40_000 / 1.1**2
+    assert value(res, "dr_capacity", "a", 1) == pytest.approx(one, rel=1e-9)
+    assert value(res, "dr_capacity", "a", 2) == pytest.approx(two, rel=1e-9)
+    assert value(res, "dr_capacity", "a") == pytest.approx(one + two, rel=1e-9)
+    assert next_unit(res, "dr_capacity", "a") == pytest.approx(one + two, rel=1e-7)
+    assert math.isnan(next_unit(res, "dr_capacity", "a", 1))  # per period: not re-solved
+
+
+def test_dr_capacity_above_the_hashing_load_is_worth_nothing():
+    # max_mw 80 > 50 gross MW hashing: dr_mw stops at btc.pue * btc_mw, the cap has room.
+    data = dr_case(80)
+    res, base = solve(data)
+    assert value(res, "dr_capacity", "a") == 0.0
+    assert not value(res, "dr_capacity", "a", column="binding")
+    assert next_unit(res, "dr_capacity", "a") == 0.0
+    right, _ = quotients(data, base, setter("sites", 0, "btc", "demand_response", "max_mw"),
+                         1.0)
+    assert right == pytest.approx(0.0, abs=1e-6)
+
+
+def test_dr_capacity_without_blocks():
+    # One implicit block of share 1: max_mw 40 < 50 binds at the full 50,000 USD a year.
+    res, _ = solve(dr_case(40, blocks=False))
+    assert value(res, "dr_capacity", "a") == pytest.approx(CREDIT, rel=1e-9)
+    assert next_unit(res, "dr_capacity", "a") == pytest.approx(CREDIT, rel=1e-7)
+
+
+def test_dr_capacity_at_zero_is_degenerate_and_the_next_unit_settles_it():
+    # max_mw 0: in the curtailed peak both dr_mw <= 0 and dr_mw <= btc_mw = 0 hold with
+    # equality, so the peak's reduced cost may be anything in [0, 0.2 * 50,000]: the dual
+    # lies in [40,000, 50,000]. One more MW is worth the off block's 40,000 exactly (hashing
+    # in the peak to offer DR there would lose far more than 10,000).
+    res, _ = solve(dr_case(0))
+    assert 40_000 - 1e-6 <= value(res, "dr_capacity", "a") <= 50_000 + 1e-6
+    assert next_unit(res, "dr_capacity", "a") == pytest.approx(40_000, rel=1e-7)
