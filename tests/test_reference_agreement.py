@@ -907,6 +907,26 @@ def test_small_random_c(seed: int) -> None:
         assert_product_identity(result, f"small c seed {seed}")
 
 
+# Seeds of the part C draw (found in a sweep of seeds 30-199, the same with the v2 draw they
+# build on) where solve() with its MIP start returned a plan worse than its own bound while
+# reporting a gap of 0: HiGHS 1.16.0, given a start and with presolve on, reported the
+# optimum's objective but handed back the start as its solution. Without the start the
+# product agrees with the reference.
+MIP_START_SEEDS = [136, 159]
+
+
+@pytest.mark.parametrize("seed", MIP_START_SEEDS)
+def test_small_random_c_after_the_mip_start(seed: int) -> None:
+    inst = validate_data(_small_instance_c(seed), f"small c seed {seed}")
+    ref = reference_solve(inst.model_dump(by_alias=True))
+    what = f"small c seed {seed}"
+    assert_agree(portfolio_opt.solve(inst, mip_start=False), ref.status, ref.npv_usd,
+                 f"{what}, without the MIP start")
+    result = portfolio_opt.solve(inst)
+    assert_agree(result, ref.status, ref.npv_usd, f"{what}, with the MIP start")
+    assert_product_identity(result, what)
+
+
 # --------------------------------------------------------------------------------------
 # The product next to other HiGHS users in one process
 # --------------------------------------------------------------------------------------
