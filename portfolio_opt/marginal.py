@@ -39,6 +39,16 @@ MAX_NEXT_UNIT_SOLVES = 400
 # ------------------------------------------------------------------ reading duals
 
 
+def _over_blocks(slope: Any, name: str, key: tuple[Any, ...], blocks: list[str],
+                 coef: float) -> tuple[float, bool]:
+    total, binding = 0.0, False
+    for b in blocks:
+        value, at = slope(name, (*key, b), coef)
+        total += value
+        binding = binding or at
+    return total, binding
+
+
 class _Slopes:
     """d objective / d(right-hand side or bound), in model units, by Pyomo name.
 
@@ -84,22 +94,12 @@ class _Slopes:
                          coef: float = 1.0) -> tuple[float, bool]:
         """:meth:`row` summed over the price blocks of a per-block family (spec v2 C): a
         limit that is the same in every block moves every block's row."""
-        total, binding = 0.0, False
-        for b in blocks:
-            value, at = self.row(family, (*key, b), coef)
-            total += value
-            binding = binding or at
-        return total, binding
+        return _over_blocks(self.row, family, key, blocks, coef)
 
     def uppers_over_blocks(self, var: str, key: tuple[Any, ...], blocks: list[str],
                            coef: float = 1.0) -> tuple[float, bool]:
         """:meth:`upper` summed over the price blocks of a per-block variable."""
-        total, binding = 0.0, False
-        for b in blocks:
-            value, at = self.upper(var, (*key, b), coef)
-            total += value
-            binding = binding or at
-        return total, binding
+        return _over_blocks(self.upper, var, key, blocks, coef)
 
     def upper(self, var: str, idx: Any, coef: float = 1.0) -> tuple[float, bool]:
         """coef × slope per unit of the column's upper bound (0 unless at it); binding."""
