@@ -193,6 +193,54 @@ def _bound_if_missing(outcome: SolveOutcome, h: Any, options: dict[str, Any]) ->
     return outcome
 
 
+def _run_watched(h: Any, opts: dict[str, Any], monitor: Any, start: Any) -> float:
+    """Run ``h`` (options already set) under ``monitor``; HiGHS run seconds.
+
+    HiGHS 1.16 can hand back the MIP start itself as its solution while reporting a better
+    objective (seen when presolve maps the start into its reduced space: the incumbent's
+    objective is the reduced point's, but the original-space solution is never replaced).
+    Then the returned plan is not the reported one: solve again without the start, for
+    the rest of the time limit (at least as long as the first run took).
+    """
+    import highspy
+
+    def once() -> float:
+        before = float(h.getRunTime())
+        with _watched(monitor, h):
+            h.run()
+            if h.getModelStatus() == highspy.HighsModelStatus.kNotset:
+                _reset_threads()
+                _apply_threads(opts.get("threads"))
+                h.run()
+        return float(h.getRunTime()) - before
+
+    run = once()
+    if start is None or not _start_handed_back(h):
+        return run
+    log.info("HiGHS returned the MIP start (objective %.6g MUSD) as its solution while "
+             "reporting %.6g MUSD; solving again without the start", start.objective,
+             float(h.getInfo().objective_function_value))
+    start.accepted = False
+    h.clearSolver()  # drops the start with the rest of the solution
+    if "time_limit" in opts:
+        h.setOptionValue("time_limit", max(float(opts["time_limit"]) - run, run))
+    return run + once()
+
+
+def _start_handed_back(h: Any) -> bool:
+    """The solution HiGHS returns does not have the objective it reports."""
+    import numpy as np
+
+    info = h.getInfo()
+    if info.primal_solution_status != 2:
+        return False
+    lp = h.getLp()
+    x = np.asarray(h.getSolution().col_value, dtype=float)
+    value = float(np.dot(np.asarray(lp.col_cost_, dtype=float), x) + lp.offset_)
+    reported = float(info.objective_function_value)
+    return abs(value - reported) > 1e-6 * max(1.0, abs(reported))
+
+
 @contextmanager
 def _watched(monitor: Any, h: Any, phase: str = "solve") -> Iterator[None]:
     if monitor is None:
@@ -286,7 +334,6 @@ class PersistentHighs:
         """Run the HiGHS instance directly, not through Pyomo's ``solve``: that one captures
         the process's stdout and stderr (so no live status or log line would get out) and
         its update step discards a MIP start handed to HiGHS."""
-        import highspy
 
         h = self.highs
         t0 = time.perf_counter()
@@ -300,14 +347,7 @@ class PersistentHighs:
                                 opts, monitor)
         for key, value in opts.items():
             h.setOptionValue(key, value)
-        before = float(h.getRunTime())
-        with _watched(monitor, h):
-            h.run()
-            if h.getModelStatus() == highspy.HighsModelStatus.kNotset:
-                _reset_threads()
-                _apply_threads(opts.get("threads"))
-                h.run()
-        run = float(h.getRunTime()) - before
+        run = _run_watched(h, opts, monitor, start)
         wall = time.perf_counter() - t0 - (start.seconds if start is not None else 0.0)
         handoff = self.handoff_seconds if self._first else max(0.0, wall - run)
         self._first = False
@@ -397,7 +437,6 @@ class DirectHighs:
             return self._solve(options, monitor, mip_start)
 
     def _solve(self, options: dict[str, Any], monitor: Any, mip_start: bool) -> SolveOutcome:
-        import highspy
 
         opts = dict(options)
         _apply_threads(opts.get("threads"))
@@ -412,15 +451,8 @@ class DirectHighs:
                                 opts, monitor)
         for key, value in opts.items():
             h.setOptionValue(key, value)
-        before = float(h.getRunTime())
-        with _watched(monitor, h):
-            h.run()
-            if h.getModelStatus() == highspy.HighsModelStatus.kNotset:
-                _reset_threads()
-                _apply_threads(opts.get("threads"))
-                h.run()
-        outcome = outcome_from_highs(h, self.handoff_seconds, float(h.getRunTime()) - before)
-        outcome = _check_start(outcome, start)
+        run = _run_watched(h, opts, monitor, start)
+        outcome = _check_start(outcome_from_highs(h, self.handoff_seconds, run), start)
         if mip_start or monitor is not None:
             _bound_if_missing(outcome, h, options)
         if outcome.has_solution:
