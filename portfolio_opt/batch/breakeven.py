@@ -7,8 +7,11 @@ the portfolio is in AI when its total is. A contract of a ``group`` (alternative
 structures of one offer, spec v2 A) is "accepted" when the plan serves more than
 :data:`AI_TOL` IT MW of it summed over the periods: a flip between an operator-funded and
 a tenant-funded structure need not change any site's AI state, so it is tracked per
-contract. A flip is a change of such a state between two values. The search is
-deliberately plain, so that each number it reports can be checked:
+contract. When the parameter is one price block's price (spec v2 C,
+``sites[x].grid.price_usd_per_mwh[peak]``), each mining site is also tracked in that block:
+"hashing" when its BTC MW there, summed over the periods, is above :data:`AI_TOL`, else
+"curtailed" (rows of kind ``btc``). A flip is a change of such a state between two values.
+The search is deliberately plain, so that each number it reports can be checked:
 
 1. solve a coarse grid of ``grid`` points spanning [lo, hi] and bracket every change of
    state between neighbours (a site can flip more than once; each flip is a row);
@@ -56,6 +59,7 @@ __all__ = [
     "BreakevenResult",
     "find_breakevens",
     "grouped_contracts",
+    "price_block",
     "run_breakeven",
 ]
 
@@ -64,17 +68,21 @@ log = logging.getLogger(__name__)
 AI_TOL = 1e-6  # IT MW-periods: above this a site counts as serving AI
 PORTFOLIO = "portfolio"  # the row label for the whole portfolio
 # ``site`` names the entity: a site id, ``portfolio``, or a grouped contract's id; ``kind``
-# says which (site, portfolio, contract). A contract's direction is accepted / declined.
+# says which (site, portfolio, contract, btc). A contract's direction is accepted /
+# declined; a btc row's (a mining site in the price block ``block``) hashing / curtailed,
+# and its ``ai_it_mw_periods*`` columns hold that site's BTC MW in the block summed over
+# the periods instead.
 BREAKEVEN_COLUMNS = [
     "site", "direction", "breakeven", "tolerance", "bracket_low", "bracket_high",
     "ai_it_mw_periods_below", "ai_it_mw_periods_above", "npv_below_usd", "npv_above_usd",
-    "solves", "verified", "kind",
+    "solves", "verified", "kind", "block",
 ]
 SCAN_COLUMNS = ["value", "phase", "status", "objective_npv_usd", "site", "ai_it_mw_periods",
-                "kind"]
+                "kind", "block"]
 Entity = tuple[str, str]  # (kind, id): ("site", "a"), ("portfolio", "portfolio"), ...
 _PORTFOLIO: Entity = ("portfolio", PORTFOLIO)
-_DIRECTIONS = {"contract": ("declined", "accepted")}  # (leaves, enters); else to_btc/to_ai
+# (state False, state True); else to_btc / to_ai
+_DIRECTIONS = {"contract": ("declined", "accepted"), "btc": ("curtailed", "hashing")}
 FILES = {"table": "breakevens.csv", "scan": "breakeven_scan.csv", "meta": "breakeven.json"}
 
 
@@ -166,15 +174,16 @@ def _check_args(lo: float, hi: float, tol: float | None, rel_tol: float, grid: i
 class _Search:
     """The solves of one breakeven search, cached by value."""
 
-    def __init__(self, base: Instance, param: str, scale: bool, engine: Any) -> None:
+    def __init__(self, base: Instance, param: str, scale: bool, engine: Any,
+                 block: str | None = None) -> None:
         self.base = base
         self.param = param
         self.scale = scale
         self.engine = engine
+        self.block = block
         self.points: dict[float, _Point] = {}
         self.sites = [s.id for s in base.sites if s.ai is not None]
-        self.entities: list[Entity] = [_PORTFOLIO, *(("site", s) for s in self.sites),
-                                       *(("contract", c) for c in grouped_contracts(base))]
+        self.entities = _entities(base, block)
 
     def variant(self, x: float) -> Instance:
         from .paths import apply_overrides
@@ -186,7 +195,7 @@ class _Search:
         if x in self.points:
             return self.points[x]
         result = self.engine.solve(self.variant(x))
-        ai = _served(result, self.entities) if result.has_plan else {}
+        ai = _served(result, self.entities, self.block) if result.has_plan else {}
         point = _Point(x, phase, str(result.status), result.objective_npv_usd, ai)
         log.debug("%s = %.10g: %s, NPV %s", self.param, x, point.status, point.npv)
         self.points[x] = point
@@ -232,7 +241,7 @@ class _Search:
             p = self.points[x]
             for who in self.entities:
                 rows.append((p.value, p.phase, p.status, p.npv, who[1], p.ai.get(who),
-                             who[0]))
+                             who[0], self.block if who[0] == "btc" else None))
         return pd.DataFrame(rows, columns=SCAN_COLUMNS)
 
 
@@ -245,25 +254,52 @@ def grouped_contracts(instance: Instance) -> list[str]:
     return [c.id for c in instance.contracts if c.group is not None and sizes[c.group] > 1]
 
 
-def _served(result: Any, entities: list[Entity]) -> dict[Entity, float]:
+def _entities(base: Instance, block: str | None) -> list[Entity]:
+    """The portfolio, every AI site, every grouped contract and, for a block's price,
+    every mining site (its hashing in that block)."""
+    sites = [s.id for s in base.sites if s.ai is not None]
+    out: list[Entity] = [_PORTFOLIO, *(("site", s) for s in sites),
+                         *(("contract", c) for c in grouped_contracts(base))]
+    if block is not None:
+        out += [("btc", s.id) for s in base.sites if s.btc is not None]
+    return out
+
+
+def price_block(base: Instance, param: str) -> str | None:
+    """The price block a parameter path names (``...price_usd_per_mwh[peak]``), or None."""
+    from .paths import resolve
+
+    blocks = {loc.block for loc in resolve(base, param, source="<command line>",
+                                           entity="breakeven --param")}
+    return next(iter(blocks)) if len(blocks) == 1 else None
+
+
+def _served(result: Any, entities: list[Entity], block: str | None = None
+            ) -> dict[Entity, float]:
     """IT MW-periods of every entity in a plan: AI served per site (and in all), and
-    served per contract."""
+    served per contract; for btc entities the BTC MW-periods hashing in ``block``."""
     at_site = result.site_periods.groupby("site")["ai_served_it_mw"].sum()
     per_contract = result.contract_site_periods.groupby("contract")["it_mw"].sum()
+    hashing: Any = {}
+    if block is not None and result.site_period_blocks is not None:
+        spb = result.site_period_blocks
+        hashing = spb[spb["block"] == block].groupby("site")["btc_mw"].sum()
     out: dict[Entity, float] = {}
     for kind, name in entities:
         if kind == "site":
             out[kind, name] = float(at_site.get(name, 0.0))
         elif kind == "contract":
             out[kind, name] = float(per_contract.get(name, 0.0))
+        elif kind == "btc":
+            out[kind, name] = float(hashing.get(name, 0.0))
     out[_PORTFOLIO] = float(sum(v for (k, _), v in out.items() if k == "site"))
     return out
 
 
 def _side_ok(base: Instance, param: str, scale: bool, x: float, who: Entity, want: bool,
-             profile: str) -> bool:
-    """A cold single solve at ``x`` has ``who`` on the side ``want`` (True = in AI, or
-    accepted for a contract)."""
+             profile: str, block: str | None = None) -> bool:
+    """A cold single solve at ``x`` has ``who`` on the side ``want`` (True = in AI,
+    accepted for a contract, hashing in ``block`` for a btc entity)."""
     from ..api import solve
     from .paths import apply_overrides
 
@@ -273,7 +309,7 @@ def _side_ok(base: Instance, param: str, scale: bool, x: float, who: Entity, wan
         return False
     sites = [s.id for s in base.sites if s.ai is not None]
     entities = [*(("site", s) for s in sites), who]
-    return (_served(result, entities)[who] > AI_TOL) == want
+    return (_served(result, entities, block)[who] > AI_TOL) == want
 
 
 def run_breakeven(
@@ -300,17 +336,16 @@ def run_breakeven(
     """
     from ..loader import load_instance
     from ..scenario import ScenarioEngine
-    from .paths import resolve
 
     base = source if isinstance(source, Instance) else load_instance(source)
     _check_args(float(lo), float(hi), tol, rel_tol, grid)
     tol = rel_tol * (hi - lo) if tol is None else float(tol)
-    resolve(base, param, source="<command line>", entity="breakeven --param")
+    block = price_block(base, param)
     engine = ScenarioEngine(base, profile=profile, time_limit=time_limit, threads=1,
                             explain_infeasible=False,
                             source=str(source) if not isinstance(source, Instance) else
                             f"<instance {base.name}>")
-    search = _Search(base, param, scale, engine)
+    search = _Search(base, param, scale, engine, block)
     for x in (lo, hi):  # a value the format refuses is an input error, before any solve
         search.variant(x)
     xs = [lo + (hi - lo) * i / (grid - 1) for i in range(grid)]
@@ -333,9 +368,10 @@ def run_breakeven(
         ok: bool | None = None
         if verify:
             lo_x, hi_x = max(lo, x - tol), min(hi, x + tol)
-            ok = (_side_ok(base, param, scale, lo_x, who, bool(below.state(who)), str(profile))
+            ok = (_side_ok(base, param, scale, lo_x, who, bool(below.state(who)),
+                           str(profile), block)
                   and _side_ok(base, param, scale, hi_x, who, bool(above.state(who)),
-                               str(profile)))
+                               str(profile), block))
             if not ok:
                 label = who[1] if who == _PORTFOLIO else f"{who[0]} '{who[1]}'"
                 notes.append(f"{label}: cold solves at {lo_x:.10g} / {hi_x:.10g} do not "
@@ -343,12 +379,14 @@ def run_breakeven(
         leaves, enters = _DIRECTIONS.get(who[0], ("to_btc", "to_ai"))
         rows.append((who[1], enters if above.state(who) else leaves, x, tol, below.value,
                      above.value, below.ai[who], above.ai[who], below.npv, above.npv, inside,
-                     ok, who[0]))
+                     ok, who[0], block if who[0] == "btc" else None))
     table = pd.DataFrame(rows, columns=BREAKEVEN_COLUMNS)
     what = f"{param} in [{lo:.10g}, {hi:.10g}]" + (" (factors on the base)" if scale else "")
     if table.empty:
         grouped = " nor any grouped contract's acceptance" if any(
             k == "contract" for k, _ in search.entities) else ""
+        if block is not None:
+            grouped += f" nor any mining site's hashing in block '{block}'"
         message = (f"no flip in {what}: no site's AI plan{grouped} changes between the "
                    f"{grid} grid points ({len(search.points)} solves)")
     else:

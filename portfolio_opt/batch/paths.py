@@ -10,10 +10,18 @@ id in brackets, or ``[*]`` for every entity where the rest of the path reaches a
     limits.capex_budget_usd
 
 A path must end at a number, a series, or a whole-number field (the last only takes
-absolute values). The kinds are read from the schema in :mod:`portfolio_opt.instance`, so
-a field added there becomes a valid path without touching this module. Overrides are
-applied to a plain dump of the instance which is then validated like a file, so every
-scenario obeys every rule of the format.
+absolute values). Two readings of spec v2 part C (price blocks):
+
+* ``sites[x].grid.price_usd_per_mwh[peak]`` (and ``sources[r].price_usd_per_mwh[peak]``)
+  is one block's series of a price; a plain price is first expanded to a mapping with the
+  same series in every block, so only that block changes.
+* ``market.blocks[peak].hours_share`` set to x (in (0, 1)) rescales the other blocks'
+  shares proportionally so that they sum to 1 - x, keeping the shares' sum at 1.
+
+The kinds are read from the schema in :mod:`portfolio_opt.instance`, so a field added there
+becomes a valid path without touching this module. Overrides are applied to a plain dump
+of the instance which is then validated like a file, so every scenario obeys every rule of
+the format.
 """
 
 from __future__ import annotations
@@ -94,6 +102,12 @@ class Location:
     keys: tuple[str | int, ...]
     label: str
     kind: Kind
+    block: str | None = None  # a price's block (spec v2 C): one series of the mapping
+
+    @property
+    def is_share(self) -> bool:
+        """A block's ``hours_share``: setting it rescales the other blocks' shares."""
+        return self.keys[:2] == ("market", "blocks") and self.keys[-1] == "hours_share"
 
 
 def _issue(text: str, expected: str, source: str, entity: str) -> InputError:
@@ -125,6 +139,12 @@ def _flatten(annotation: Any) -> list[Any]:
     return [annotation]
 
 
+def _per_block(model: type[BaseModel], name: str) -> bool:
+    """The field may be a mapping {block id: series} (spec v2 C's BlockSeries)."""
+    parts = _flatten(model.model_fields[name].annotation)
+    return any(typing.get_origin(t) is dict for t in parts)
+
+
 def _field_kind(model: type[BaseModel], name: str) -> Any:
     """'series' | 'number' | 'integer' | a BaseModel class | ('list', class) | None."""
     parts = [t for t in _flatten(model.model_fields[name].annotation) if t is not type(None)]
@@ -153,8 +173,11 @@ def _field_name(model: type[BaseModel], name: str) -> tuple[str, str] | None:
 
 
 def _walk(obj: BaseModel, segments: tuple[Segment, ...], keys: tuple[str | int, ...],
-          label: str, trail: tuple[str, ...]) -> tuple[list[Location], str | None]:
-    """Concrete locations under ``obj``; the second item says why nothing was reached."""
+          label: str, trail: tuple[str, ...],
+          blocks: tuple[str, ...] = ()) -> tuple[list[Location], str | None]:
+    """Concrete locations under ``obj``; the second item says why nothing was reached.
+
+    ``blocks`` are the instance's price block ids (spec v2 C), for ``price[block]``."""
     seg, rest = segments[0], segments[1:]
     names = _field_name(type(obj), seg.name)
     where = label or "the instance"
@@ -177,7 +200,7 @@ def _walk(obj: BaseModel, segments: tuple[Segment, ...], keys: tuple[str | int, 
             if not rest:
                 return [], f"'{here}[{ident}]' is an entity; name one of its numbers"
             locs, why = _walk(item, rest, (*keys, key, i), f"{here}[{ident}]",
-                              (*trail, seg.name))
+                              (*trail, seg.name), blocks)
             found += locs
             if why:
                 reasons.append(why)
@@ -187,6 +210,8 @@ def _walk(obj: BaseModel, segments: tuple[Segment, ...], keys: tuple[str | int, 
             ids = ", ".join(getattr(item, id_attr) for item in value or ()) or "none"
             return [], f"no entry of '{here}' has id '{seg.selector}' (ids: {ids})"
         return [], reasons[0] if reasons else f"'{here}' is empty"
+    if seg.selector is not None and not rest and _per_block(type(obj), py_name):
+        return _block_location(seg, (*keys, key), here, blocks)
     if seg.selector is not None:
         return [], f"'{here}' is not a list of entities; remove '[{seg.selector}]'"
     if isinstance(kind, type):
@@ -194,7 +219,7 @@ def _walk(obj: BaseModel, segments: tuple[Segment, ...], keys: tuple[str | int, 
             return [], f"'{here}' is a block, not a number; name one of its fields"
         if value is None:
             return [], f"'{here}' is absent in the base instance"
-        return _walk(value, rest, (*keys, key), here, (*trail, seg.name))
+        return _walk(value, rest, (*keys, key), here, (*trail, seg.name), blocks)
     if rest:
         return [], f"'{here}' is a value; nothing lies below it"
     if kind not in ("number", "series", "integer"):
@@ -204,9 +229,30 @@ def _walk(obj: BaseModel, segments: tuple[Segment, ...], keys: tuple[str | int, 
     return [Location((*keys, key), here, kind)], None
 
 
+def _block_location(seg: Segment, keys: tuple[str | int, ...], here: str,
+                    blocks: tuple[str, ...]) -> tuple[list[Location], str | None]:
+    """``price[b]``: block b's series of a price (spec v2 C)."""
+    if not blocks:
+        return [], (f"'{here}' has one price for every hour: the instance has no "
+                    f"market.blocks, so remove '[{seg.selector}]'")
+    if seg.selector == "*":
+        return [], (f"'{here}[*]' would be every block, which is '{here}' itself; name one "
+                    f"block (blocks: {', '.join(blocks)})")
+    if seg.selector not in blocks:
+        return [], (f"'{here}[{seg.selector}]': the instance has no price block "
+                    f"'{seg.selector}' (blocks: {', '.join(blocks)})")
+    return [Location(keys, f"{here}[{seg.selector}]", "series", seg.selector)], None
+
+
+def _block_ids(instance: Instance) -> tuple[str, ...]:
+    return tuple(b.id for b in instance.market.blocks or ())
+
+
 def valid_paths(instance: Instance) -> list[str]:
     """Every concrete path to a number or series, plus the ``[*]`` forms of each."""
     out: dict[str, None] = {}
+    blocks = _block_ids(instance)
+    per_block: dict[str, None] = {}  # price[b] paths, starred on their entities only
 
     def visit(obj: BaseModel, label: str, trail: tuple[str, ...]) -> None:
         for py_name, field in type(obj).model_fields.items():
@@ -223,10 +269,15 @@ def valid_paths(instance: Instance) -> list[str]:
                     visit(value, here, (*trail, name))
             elif kind in ("number", "series", "integer") and (*trail, name) not in _FROZEN:
                 out[here] = None
+                if _per_block(type(obj), py_name):
+                    per_block.update((f"{here}[{b}]", None) for b in blocks)
 
     visit(instance, "", ())
     starred = [re.sub(r"\[[^\[\]]+\]", "[*]", p) for p in out]
-    return list(out) + list(dict.fromkeys(p for p in starred if p not in out))
+    starred += [re.sub(r"\[[^\[\]]+\]", "[*]", p[:p.rindex("[")]) + p[p.rindex("["):]
+                for p in per_block]
+    starred = [p for p in starred if p != "market.blocks[*].hours_share"]  # one at a time
+    return [*out, *per_block, *dict.fromkeys(p for p in starred if p not in out)]
 
 
 def nearest_paths(instance: Instance, text: str, n: int = 5) -> list[str]:
@@ -243,7 +294,11 @@ def resolve(instance: Instance, path: ParamPath | str, *, source: str = "<batch>
     Raises :class:`InputError` naming the nearest valid paths when it reaches none.
     """
     parsed = parse_path(path, source=source, entity=entity) if isinstance(path, str) else path
-    locations, why = _walk(instance, parsed.segments, (), "", ())
+    locations, why = _walk(instance, parsed.segments, (), "", (), _block_ids(instance))
+    if len(locations) > 1 and any(loc.is_share for loc in locations):
+        raise _issue(parsed.text, "a block's hours_share is varied one block at a time (the "
+                     "others are rescaled to keep the sum at 1); name one block, e.g. "
+                     f"'{locations[0].label}'", source, entity)
     if locations:
         return locations
     near = ", ".join(f"'{p}'" for p in nearest_paths(instance, parsed.text))
@@ -262,7 +317,13 @@ def _dig(data: Any, keys: tuple[str | int, ...]) -> Any:
 def get_values(instance: Instance, path: ParamPath | str) -> dict[str, Value]:
     """Value at every location ``path`` reaches, keyed by its concrete label."""
     dump = instance.model_dump(by_alias=True)
-    return {loc.label: _copy(_dig(dump, loc.keys)) for loc in resolve(instance, path)}
+    out: dict[str, Value] = {}
+    for loc in resolve(instance, path):
+        value = _dig(dump, loc.keys)
+        if loc.block is not None and isinstance(value, dict):
+            value = value[loc.block]
+        out[loc.label] = _copy(value)
+    return out
 
 
 def get_value(instance: Instance, path: ParamPath | str) -> Value:
@@ -338,6 +399,7 @@ def apply_changes(instance: Instance, changes: list[Change], *, source: str = "<
     else:
         data = copy.deepcopy(base_dump)
     periods = instance.horizon.periods
+    blocks = _block_ids(instance)
     for text, x, scale in changes:
         for loc in resolve(instance, text, source=source):
             *head, last = loc.keys
@@ -345,5 +407,45 @@ def apply_changes(instance: Instance, changes: list[Change], *, source: str = "<
             if parent is None:
                 raise _issue(text, f"'{loc.label}' is inside a block absent in the base",
                              source, "parameter")
-            parent[last] = _new_value(loc, parent.get(last), x, scale, periods, text, source)
+            if loc.block is not None:
+                price = parent.get(last)
+                if not isinstance(price, dict):  # one series for every block: expand it
+                    price = {b: copy.deepcopy(price) for b in blocks}
+                    parent[last] = price
+                price[loc.block] = _new_value(loc, price.get(loc.block), x, scale, periods,
+                                              text, source)
+            elif loc.is_share:
+                new = _new_value(loc, parent.get(last), x, scale, periods, text, source)
+                _set_share(data["market"]["blocks"], int(head[-1]), new, loc.label, text,
+                           source)
+            else:
+                parent[last] = _new_value(loc, parent.get(last), x, scale, periods, text,
+                                          source)
     return validate_data(data, source)
+
+
+def share_problem(instance: Instance, label: str, share: float) -> str | None:
+    """Why block ``label``'s hours_share cannot be set to ``share`` (None: it can)."""
+    blocks = instance.market.blocks or []
+    if len(blocks) < 2:
+        return (f"'{label}' is the only block, so its share is 1; a share needs other "
+                "blocks to take the rest of the hours")
+    if not (isinstance(share, (int, float)) and 0.0 < share < 1.0):
+        return (f"expected a share of '{label}' strictly between 0 and 1 (the other blocks "
+                f"are rescaled to sum to 1 - share), not {share!r}")
+    return None
+
+
+def _set_share(blocks: list[dict[str, Any]], i: int, share: Any, label: str, text: str,
+               source: str) -> None:
+    """Block i's share := ``share``; the others scaled by (1 - share) / (their sum)."""
+    if isinstance(share, list) or not 0.0 < float(share) < 1.0 or len(blocks) < 2:
+        why = ("expected one number per block share, not a list" if isinstance(share, list)
+               else f"'{label}' is the only block, so its share is 1" if len(blocks) < 2
+               else f"expected a share of '{label}' strictly between 0 and 1 (the other "
+               f"blocks are rescaled to sum to 1 - share), not {share!r}")
+        raise _issue(text, why, source, "parameter")
+    rest = sum(float(b["hours_share"]) for j, b in enumerate(blocks) if j != i)
+    factor = (1.0 - float(share)) / rest
+    for j, b in enumerate(blocks):
+        b["hours_share"] = float(share) if j == i else float(b["hours_share"]) * factor

@@ -131,8 +131,8 @@ def breakeven_figure(result: BreakevenResult, *, title: str | None = None) -> Fi
     from .breakeven import PORTFOLIO
 
     scan = result.scan
-    if "kind" in scan:  # grouped contracts' rows: their flips get a dashed line only
-        scan = scan[scan["kind"] != "contract"]
+    if "kind" in scan:  # grouped contracts' and mining sites' (btc) rows: a dashed line only
+        scan = scan[~scan["kind"].isin(("contract", "btc"))]
     points = scan.drop_duplicates("value").sort_values("value")
     has_ai = scan.groupby("site")["ai_it_mw_periods"].max().fillna(0) > 0
     sites = [s for s in scan["site"].drop_duplicates() if s != PORTFOLIO and has_ai.get(s)]

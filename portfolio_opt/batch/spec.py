@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import MISSING, InputError, InputIssue
 from ..instance import Id, Instance
-from .paths import Kind, parse_path, resolve
+from .paths import Kind, Location, parse_path, resolve
 
 __all__ = ["METHODS", "SAMPLED", "Batch", "BatchFile", "Parameter", "ParameterSpec",
            "load_batch", "resolve_batch"]
@@ -249,6 +249,22 @@ def _check_method(spec: BatchFile, source: str, issues: list[InputIssue]) -> Non
                                  "expected at least 2 Morris trajectories"))
 
 
+def _check_shares(locs: list[Location], base: Instance, shares: list[float], fld: str,
+                  given: Any, bad: Any) -> None:
+    """A block's hours_share (spec v2 C) takes shares in (0, 1) only: the other blocks are
+    rescaled to sum to 1 - share."""
+    from .paths import share_problem
+
+    for loc in locs:
+        if not loc.is_share:
+            continue
+        for x in shares:
+            why = share_problem(base, loc.label, x)
+            if why is not None:
+                bad(fld, given, why)
+                return
+
+
 def _check_parameter(p: ParameterSpec, spec: BatchFile, base: Instance, source: str,
                      entity: str, issues: list[InputIssue]) -> Parameter | None:
     """Check one parameter; append its problems to ``issues`` (None when it has any)."""
@@ -286,6 +302,11 @@ def _check_parameter(p: ParameterSpec, spec: BatchFile, base: Instance, source: 
         if len(issues) > n0:
             return None
         lo, hi = p.scale
+        _check_shares(locs, base, [base_share * f for f in (lo, hi)
+                                   for base_share in current if isinstance(base_share, float)],
+                      "scale", p.scale, bad)
+        if len(issues) > n0:
+            return None
         n = p.levels or DEFAULT_LEVELS
         levels: tuple[float | tuple[float, ...], ...] = tuple(
             lo + (hi - lo) * k / (n - 1) for k in range(n))
@@ -306,6 +327,7 @@ def _check_parameter(p: ParameterSpec, spec: BatchFile, base: Instance, source: 
         elif kind == "integer" and not float(v).is_integer():  # type: ignore[arg-type]
             bad(f"values[{j + 1}]", v, "expected a whole number")
     scalars = [float(v) for v in p.values if not isinstance(v, list)]
+    _check_shares(locs, base, scalars, "values", p.values, bad)
     if sampled and len(issues) == n0 and len(set(scalars)) < 2:
         bad("values", p.values, "expected at least two different numbers: sampled methods "
             "draw between the smallest and the largest")
