@@ -1,7 +1,8 @@
 """The floor: HiGHS alone, in a fresh process, reading a model as MPS and solving it.
 
 ``python benchmarks/_floor.py MODEL.mps OPTIONS_JSON OUT.json`` writes the import, read and
-run times, the status, objective, gap and the process's peak memory to OUT.json.
+run times, the status, objective, gap and the process's peak memory to OUT.json. With a
+fourth argument ``read`` it only reads the file (import, read time, size; no solve).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 from _rss import peak_rss_mb
 
 
-def main(mps: str, options_json: str, out: str) -> None:
+def main(mps: str, options_json: str, out: str, mode: str = "solve") -> None:
     t0 = time.perf_counter()
     import highspy
 
@@ -25,6 +26,13 @@ def main(mps: str, options_json: str, out: str) -> None:
     t1, c1 = time.perf_counter(), time.process_time()
     h.readModel(mps)
     t_read, c_read = time.perf_counter() - t1, time.process_time() - c1
+    if mode == "read":
+        read_only = {"import_s": t_import, "read_s": t_read, "read_cpu_s": c_read,
+                     "cols": h.getNumCol(), "rows": h.getNumRow(), "nnz": h.getNumNz(),
+                     "maxrss_mb": peak_rss_mb()}
+        with open(out, "w", encoding="utf-8") as fh:
+            json.dump(read_only, fh)
+        return
     t2 = time.perf_counter()
     h.run()
     t_run = time.perf_counter() - t2
@@ -49,4 +57,4 @@ def main(mps: str, options_json: str, out: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main(*sys.argv[1:5])

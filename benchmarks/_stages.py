@@ -2,12 +2,14 @@
 
 ``python benchmarks/_stages.py SPEC_JSON OUT.json`` where SPEC_JSON holds ``instance``,
 ``yaml`` (optional YAML copy to time loading apart), ``out_dir``, ``mps``, ``options``,
-``both_handoffs``. The stages are the ones a single ``solve`` goes through, in its order:
-load+validate, prepare, build, hand-off (``auto``), HiGHS solve, extraction, writing.
-Each stage records wall time (``<stage>_s``) and this process's CPU time
-(``<stage>_cpu_s``: on a shared machine the CPU time is the steadier of the two). Peak
-memory (VmHWM) is read after each stage, so the table shows which stage sets it. Then, for
-comparison only, the other hand-off path and the MPS file for the floor.
+``both_handoffs`` and optionally ``component_counts`` (the entries of every Pyomo variable
+and constraint component, and the integer and bounded columns HiGHS received). The stages
+are the ones a single ``solve`` goes through, in its order: load+validate, prepare, build,
+hand-off (``auto``), HiGHS solve, extraction, writing. Each stage records wall time
+(``<stage>_s``) and this process's CPU time (``<stage>_cpu_s``: on a shared machine the CPU
+time is the steadier of the two). Peak memory (VmHWM) is read after each stage, so the
+table shows which stage sets it. Then, for comparison only, the other hand-off path and the
+MPS file for the floor.
 """
 
 from __future__ import annotations
@@ -37,6 +39,30 @@ class Stages:
         self.res[f"{name}_s"] = time.perf_counter() - t0
         self.res[f"{name}_cpu_s"] = time.process_time() - c0
         self.res["peak_rss_mb"][name] = peak_rss_mb()
+
+
+def component_counts(model: Any, h: Any) -> dict[str, Any]:
+    """Entries of each Pyomo Var and Constraint component; the binary, general integer and
+    continuous columns HiGHS received, and how many carry a finite upper bound (a bound
+    from the data). Counted outside the timed stages."""
+    import highspy
+    from pyomo.core import Constraint, Var
+
+    lp = h.getLp()
+    inf = highspy.kHighsInf
+    kinds = {"binary": [0, 0], "integer": [0, 0], "continuous": [0, 0]}
+    for kind, lo, up in zip(lp.integrality_, lp.col_lower_, lp.col_upper_, strict=True):
+        if kind == highspy.HighsVarType.kInteger:
+            key = "binary" if lo >= 0 and up <= 1 else "integer"
+        else:
+            key = "continuous"
+        kinds[key][0] += 1
+        kinds[key][1] += up < inf
+    return {
+        "var_counts": {v.local_name: len(v) for v in model.component_objects(Var)},
+        "con_counts": {c.local_name: len(c) for c in model.component_objects(Constraint)},
+        "col_kinds": {k: {"cols": n, "finite_ub": b} for k, (n, b) in kinds.items()},
+    }
 
 
 def main(spec_json: str, out: str) -> None:
@@ -75,6 +101,8 @@ def main(spec_json: str, out: str) -> None:
     res[f"handoff_{how}_cpu_s"] = res["handoff_cpu_s"]
     h = engine.highs
     res.update(cols=h.getNumCol(), rows=h.getNumRow(), nnz=h.getNumNz())
+    if spec.get("component_counts"):
+        res.update(component_counts(model, h))
 
     with st.stage("solve_wall"):
         outcome = engine.solve(spec["options"])

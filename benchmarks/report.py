@@ -5,7 +5,10 @@
     python benchmarks/report.py --render-only         # page and plot from the stored JSON
 
 Parts: scale (bench_scale.py), peer (bench_peer.py), cli (bench_cli.py), formulation
-(bench_formulation.py), profile (profile_build.py, needs ``pip install pyinstrument``).
+(bench_formulation.py), profile (profile_build.py, needs ``pip install pyinstrument``);
+``--only blocks`` (bench_blocks.py, about 10 minutes more) is not part of a run without
+``--only``: it writes benchmarks/results/blocks.json and its own section of the page, which
+``--render-only`` also rebuilds.
 The benchmarks run under pytest-benchmark; their ``extra_info`` is stored in
 benchmarks/results/performance.json, from which every table and ratio is computed. The
 page's hand-written text lies outside the ``<!-- BEGIN measured -->`` markers and the batch
@@ -39,12 +42,15 @@ from _render_scale import (
 from _scale import BENCH_DIR, PYTHON, REPO, machine_info
 
 RESULTS = BENCH_DIR / "results" / "performance.json"
+BLOCKS_RESULTS = BENCH_DIR / "results" / "blocks.json"
 PAGE = REPO / "docs" / "performance.md"
 PLOT = REPO / "docs" / "images" / "scaling.png"
 BEGIN, END = "<!-- BEGIN measured -->", "<!-- END measured -->"
 BENCH_FILES = {"scale": "bench_scale.py", "peer": "bench_peer.py", "cli": "bench_cli.py",
                "formulation": "bench_formulation.py"}
 PARTS = (*BENCH_FILES, "profile")
+# Parts that store their numbers and write their page section themselves; only on request.
+SELF_RENDERING = {"blocks": "bench_blocks.py"}
 
 
 def run_benchmarks(parts: list[str], perf: dict[str, Any]) -> int:
@@ -59,6 +65,15 @@ def run_benchmarks(parts: list[str], perf: dict[str, Any]) -> int:
         if raw.exists():
             ingest(json.loads(raw.read_text()), perf)
     return rc
+
+
+def run_self_rendering(parts: list[str]) -> int:
+    """Run the benchmark files that write their own results and page section."""
+    files = [str(BENCH_DIR / SELF_RENDERING[p]) for p in parts if p in SELF_RENDERING]
+    if not files:
+        return 0
+    return subprocess.call([PYTHON, "-m", "pytest", *files, "-p", "no:cacheprovider",
+                            "--benchmark-only", "-q"], cwd=REPO)
 
 
 def ingest(bench: dict[str, Any], perf: dict[str, Any]) -> None:
@@ -133,22 +148,32 @@ def render(perf: dict[str, Any]) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", help=f"comma-separated parts of {', '.join(PARTS)}")
+    ap.add_argument("--only", help="comma-separated parts of "
+                    f"{', '.join((*PARTS, *SELF_RENDERING))}")
     ap.add_argument("--render-only", action="store_true", help="do not measure")
     args = ap.parse_args()
     perf: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     rc = 0
     if not args.render_only:
         parts = args.only.split(",") if args.only else list(PARTS)
-        unknown = sorted(set(parts) - set(PARTS))
+        unknown = sorted(set(parts) - set(PARTS) - set(SELF_RENDERING))
         if unknown:
-            ap.error(f"unknown parts {unknown}; choose from {', '.join(PARTS)}")
+            ap.error(f"unknown parts {unknown}; choose from "
+                     f"{', '.join((*PARTS, *SELF_RENDERING))}")
+        rc = run_self_rendering(parts)
+        parts = [p for p in parts if p not in SELF_RENDERING]
+        if not parts:
+            return rc
         perf["machine"] = machine_info()
-        rc = run_benchmarks(parts, perf)
+        rc = run_benchmarks(parts, perf) or rc
         if "profile" in parts:
             run_profile(perf)
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(perf, indent=1) + "\n", encoding="utf-8")
+    elif BLOCKS_RESULTS.exists():
+        from bench_blocks import render as render_blocks
+
+        render_blocks(json.loads(BLOCKS_RESULTS.read_text(encoding="utf-8")))
     render(perf)
     return rc
 
