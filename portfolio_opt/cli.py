@@ -202,17 +202,26 @@ def generate(
         "capex, groups, fixed allocations, the contract tail.")] = True,
     debt: Annotated[bool, typer.Option(
         "--debt/--no-debt", help="A finance.debt block (spec v2 D).")] = True,
+    n_blocks: Annotated[int, typer.Option(
+        "--blocks", min=2, max=12, help="K price blocks (spec v2 C): a scarcity block and "
+        "K - 1 price-duration bands; per-block prices on most grid sites.")] = 4,
+    no_blocks: Annotated[bool, typer.Option(
+        "--no-blocks", help="No price blocks: one price for every hour.")] = False,
+    demand_response: Annotated[bool, typer.Option(
+        "--demand-response/--no-demand-response",
+        help="Demand response (spec v2 C) on about half the mining sites.")] = True,
 ) -> None:
     """Write a valid synthetic instance of any size that uses every feature of the format.
 
-    --no-deals --no-debt gives the v1 instance of the seed (what the library's
-    generate_instance gives by default)."""
+    --no-deals --no-debt --no-blocks --no-demand-response gives the v1 instance of the
+    seed (what the library's generate_instance gives by default)."""
     from .generate import generate_instance, write_instance
 
     def run() -> None:
         check_out_file(out, "generate", suffixes=(".yaml", ".yml", ".json"))
         data = generate_instance(sites=sites, periods=periods, contracts=contracts, seed=seed,
-                                 deals=deals, debt=debt)
+                                 deals=deals, debt=debt, blocks=0 if no_blocks else n_blocks,
+                                 demand_response=demand_response)
         from .validate import validate_data
 
         validate_data(data, str(out))

@@ -31,6 +31,16 @@ tenant-funded alternative), so ``deals=False`` gives exactly the v1 instance of 
 feasible: committed contracts stay out of groups, tenant capex and debt only loosen the
 budgets, and a committed contract with a fixed allocation still fits its host's halls in
 every period.
+
+With ``blocks=K`` (the command line's default is 4) the instance also uses spec v2 part
+C: K price blocks shaped like the shipped West-Texas year (docs/price_blocks.md: a
+scarcity block of ~1.7 % of the hours at ~20x the mean price, then K - 1 equal bands of
+the price-duration curve, dearest first), per-block prices on most grid sites and some
+sources, and with ``demand_response=True`` (default: as ``blocks``) a demand-response
+offer on about half the mining sites. Each priced site's block prices are its v1 price
+times multipliers whose share-weighted mean is 1, so its share-weighted average price is
+the v1 one. These come from a third generator seeded by ``(seed, 3)``, after the deal and
+debt draws, so blocks leave both the v1 instance and the deal terms of a seed unchanged.
 """
 
 from __future__ import annotations
@@ -69,13 +79,16 @@ _FORCED_ROLES = (
 
 
 def generate_instance(sites: int, periods: int, contracts: int, seed: int, *,
-                      deals: bool = False, debt: bool | None = None) -> dict[str, Any]:
+                      deals: bool = False, debt: bool | None = None, blocks: int = 0,
+                      demand_response: bool | None = None) -> dict[str, Any]:
     """Draw a valid, feasible instance with ``sites`` sites, ``periods`` yearly periods and
     ``contracts`` lease offers; the same arguments always give the same ``dict``.
 
     ``deals``: add the deal structures of spec v2 part A; ``debt``: add project debt
-    (part D; default: as ``deals``). Without either, the instance is the v1 one of the
-    seed, as earlier versions drew it.
+    (part D; default: as ``deals``); ``blocks``: K >= 2 price blocks (part C; 0: none);
+    ``demand_response``: demand response on some mining sites (part C; default: when
+    ``blocks``). Without any of them, the instance is the v1 one of the seed, as earlier
+    versions drew it.
     """
     if sites < 1:
         raise ValueError(f"sites must be >= 1, got {sites}")
@@ -83,6 +96,8 @@ def generate_instance(sites: int, periods: int, contracts: int, seed: int, *,
         raise ValueError(f"periods must be >= 1, got {periods}")
     if contracts < 0:
         raise ValueError(f"contracts must be >= 0, got {contracts}")
+    if blocks != 0 and not MIN_BLOCKS <= blocks <= MAX_BLOCKS:
+        raise ValueError(f"blocks must be 0 (none) or {MIN_BLOCKS}-{MAX_BLOCKS}, got {blocks}")
     rng = np.random.default_rng(seed)
     width = len(str(sites))
     site_ids = [f"site-{i + 1:0{width}d}" for i in range(sites)]
@@ -119,6 +134,15 @@ def generate_instance(sites: int, periods: int, contracts: int, seed: int, *,
         if with_debt:
             data["name"] += "-debt"
             data["finance"] = _debt(extra, limits)
+    with_dr = blocks > 0 if demand_response is None else demand_response
+    if blocks or with_dr:
+        third = np.random.default_rng([seed, 3])  # part C: v1, deal and debt draws stay
+        if blocks:
+            data["name"] += f"-blocks{blocks}"
+            _blocks(third, data, blocks)
+        if with_dr:
+            data["name"] += "-dr"
+            _demand_response(third, data["sites"])
     return data
 
 
@@ -502,6 +526,82 @@ def _debt(rng: np.random.Generator, limits: dict[str, Any]) -> dict[str, Any]:
         debt["max_total_usd"] = int(round(limits["capex_budget_usd"] * rng.uniform(0.5, 1.5),
                                           -6))
     return {"debt": debt}
+
+
+# Spec v2 C, shaped like the shipped synthetic West-Texas year (docs/price_blocks.md, K = 4):
+# scarcity 1.66 % of the hours at 962 / 46.2 = 20.8x the mean; bands 51.3, 25.2, 15.9
+# USD/MWh, i.e. 1 : 0.49 : 0.31 from the dearest to the cheapest.
+MIN_BLOCKS, MAX_BLOCKS = 2, 12
+SCARCITY_SHARE = (0.012, 0.022)
+SCARCITY_MULTIPLIER = (15.0, 25.0)
+CHEAPEST_BAND_RATIO = (0.25, 0.4)  # cheapest band's price / dearest band's price
+# calibration.md: demand-response credits 7.6-23 USD per MWh consumed (a yearly average),
+# paid per MW standing ready: x 8,760 h gives USD per MW-year.
+DR_CREDIT_USD_PER_MWH = (7.6, 23.0)
+
+
+def _block_multipliers(rng: np.random.Generator, shares: list[float]) -> list[float]:
+    """Price / mean price per block: scarcity first, then bands falling geometrically
+    from the dearest, scaled so that the share-weighted mean is exactly 1."""
+    k = len(shares) - 1  # bands
+    scarcity = float(rng.uniform(*SCARCITY_MULTIPLIER))
+    ratio = float(rng.uniform(*CHEAPEST_BAND_RATIO))
+    raw = [ratio ** (j / max(k - 1, 1)) for j in range(k)]
+    rest = 1.0 - shares[0] * scarcity  # > 0: shares[0] * scarcity <= 0.022 * 25 = 0.55
+    level = rest / sum(h * r for h, r in zip(shares[1:], raw, strict=True))
+    return [scarcity, *(level * r for r in raw)]
+
+
+def _per_block(price: float | list[float], ids: list[str],
+               mult: list[float]) -> dict[str, float | list[float]]:
+    if isinstance(price, list):
+        return {b: [p * m for p in price] for b, m in zip(ids, mult, strict=True)}
+    return {b: price * m for b, m in zip(ids, mult, strict=True)}
+
+
+def _blocks(rng: np.random.Generator, data: dict[str, Any], k: int) -> None:
+    """market.blocks and per-block prices (spec v2 C), in place. About 70 % of the grid
+    sites (at least one, and one left plain when there are two) and half the sources (at
+    least the first) price by block; each with its own scarcity multiplier."""
+    scarcity = _r(rng.uniform(*SCARCITY_SHARE), 4)
+    ids = ["scarcity", *(f"band{j}" for j in range(1, k))]
+    shares = [scarcity, *[(1.0 - scarcity) / (k - 1)] * (k - 1)]
+    data["market"]["blocks"] = [{"id": b, "hours_share": h}
+                                for b, h in zip(ids, shares, strict=True)]
+    grids = [s["grid"] for s in data["sites"] if "grid" in s]
+    mapped = rng.random(len(grids)) < 0.7
+    if len(grids):
+        mapped[0] = True
+    if len(grids) >= 2:
+        mapped[1] = False
+    for grid, m in zip(grids, mapped, strict=True):
+        mult = _block_multipliers(rng, shares)
+        if m:
+            grid["price_usd_per_mwh"] = _per_block(grid["price_usd_per_mwh"], ids, mult)
+    sources = data["sources"]
+    src_mapped = rng.random(len(sources)) < 0.5
+    src_mapped[0] = True
+    for src, m in zip(sources, src_mapped, strict=True):
+        mult = _block_multipliers(rng, shares)
+        if m:
+            src["price_usd_per_mwh"] = _per_block(src["price_usd_per_mwh"], ids, mult)
+
+
+def _demand_response(rng: np.random.Generator, sites: list[dict[str, Any]]) -> None:
+    """btc.demand_response on about half the mining sites (at least the first), in place:
+    a credit of 7.6-23 USD/MWh x 8,760 h per MW-year, on up to the gross mining load."""
+    mining = [s["btc"] for s in sites if "btc" in s]
+    chosen = rng.random(len(mining)) < 0.5
+    credit = rng.uniform(*DR_CREDIT_USD_PER_MWH, len(mining))
+    ready = rng.uniform(0.3, 1.0, len(mining))
+    if len(mining):
+        chosen[0] = True
+    for btc, on, c, f in zip(mining, chosen, credit, ready, strict=True):
+        if on:
+            btc["demand_response"] = {
+                "credit_usd_per_mw_year": int(round(float(c) * 8760.0, -2)),
+                "max_mw": _floor(btc["fleet_mw"] * btc["pue"] * float(f), 1),
+            }
 
 
 def _limits(rng: np.random.Generator, sites: list[dict[str, Any]],

@@ -91,7 +91,7 @@ def test_output_is_plain_python() -> None:
 
 @pytest.mark.parametrize("bad", [{"sites": 0}, {"periods": 0}, {"contracts": -1}])
 def test_bad_sizes_are_rejected(bad: dict[str, int]) -> None:
-    args = {"sites": 3, "periods": 3, "contracts": 3, "seed": 0} | bad
+    args: dict[str, Any] = {"sites": 3, "periods": 3, "contracts": 3, "seed": 0} | bad
     with pytest.raises(ValueError):
         generate_instance(**args)
 
@@ -343,6 +343,143 @@ def test_cli_generates_deals_and_debt_by_default(tmp_path: Path) -> None:
         data: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
         return data
 
-    assert gen("v2.json") == generate_instance(5, 3, 4, 3, deals=True, debt=True)
-    assert gen("v1.json", "--no-deals", "--no-debt") == generate_instance(5, 3, 4, 3)
-    assert gen("debt.json", "--no-deals") == generate_instance(5, 3, 4, 3, debt=True)
+    # the command line's default shows every v2 part: deals, debt, 4 price blocks and DR
+    assert gen("v2.json") == generate_instance(5, 3, 4, 3, deals=True, debt=True, blocks=4,
+                                               demand_response=True)
+    c_off = ("--no-blocks", "--no-demand-response")
+    assert gen("ad.json", *c_off) == generate_instance(5, 3, 4, 3, deals=True, debt=True)
+    assert gen("v1.json", "--no-deals", "--no-debt", *c_off) == generate_instance(5, 3, 4, 3)
+    assert gen("debt.json", "--no-deals", *c_off) == generate_instance(5, 3, 4, 3, debt=True)
+
+
+# --- spec v2 part C: price blocks and demand response ----------------------------------
+
+def _strip_part_c(data: dict[str, Any]) -> dict[str, Any]:
+    """The instance without its part C fields: per-block prices, market.blocks, DR."""
+    out = json.loads(json.dumps(data))
+    out["market"].pop("blocks", None)
+    for site in out["sites"]:
+        site.get("btc", {}).pop("demand_response", None)
+        site.get("grid", {}).pop("price_usd_per_mwh", None)
+    for src in out["sources"]:
+        src.pop("price_usd_per_mwh")
+    out.pop("name")
+    return out
+
+
+def _mean_price(inst: Any, price: Any) -> list[float]:
+    """Share-weighted mean of a (block) price per period."""
+    series = inst.block_series(price)
+    return [sum(h * series[b][t] for b, h in inst.block_shares.items())
+            for t in range(inst.horizon.periods)]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_blocks_leave_the_v1_and_deal_draws_of_the_seed_as_they_were(seed: int) -> None:
+    v1 = generate_instance(20, 5, 8, seed)
+    assert v1 == generate_instance(20, 5, 8, seed, blocks=0, demand_response=False)
+    assert "blocks" not in v1["market"]
+    assert not any("demand_response" in s.get("btc", {}) for s in v1["sites"])
+    for deals in (False, True):
+        without = generate_instance(20, 5, 8, seed, deals=deals)
+        with_c = generate_instance(20, 5, 8, seed, deals=deals, blocks=4)
+        assert _strip_part_c(with_c) == _strip_part_c(without)
+        assert with_c["name"] == without["name"] + "-blocks4-dr"
+        # every price keeps the v1 draw as its share-weighted mean over the blocks
+        inst, base = validate_data(with_c), validate_data(without)
+        pairs = [(a.grid.price_usd_per_mwh, b.grid.price_usd_per_mwh)
+                 for a, b in zip(inst.sites, base.sites, strict=True) if a.grid and b.grid]
+        pairs += [(a.price_usd_per_mwh, b.price_usd_per_mwh)
+                  for a, b in zip(inst.sources, base.sources, strict=True)]
+        for blocked, plain in pairs:
+            assert not isinstance(plain, dict)
+            assert _mean_price(inst, blocked) == pytest.approx(base.series(plain), rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_every_part_c_feature_is_present(seed: int) -> None:
+    data = generate_instance(20, 5, 8, seed, blocks=4)
+    inst = validate_data(data)
+    shares = inst.block_shares
+    assert list(shares) == ["scarcity", "band1", "band2", "band3"]
+    assert sum(shares.values()) == pytest.approx(1.0, abs=1e-12)
+    # shipped West-Texas shape: ~1.7 % scarcity, equal bands
+    assert 0.012 <= shares["scarcity"] <= 0.022
+    assert shares["band1"] == shares["band2"] == shares["band3"]
+    grids = [s.grid.price_usd_per_mwh for s in inst.sites if s.grid is not None]
+    mapped = [p for p in grids if isinstance(p, dict)]
+    assert mapped and len(mapped) < len(grids)  # some per block, some plain
+    assert any(isinstance(s.price_usd_per_mwh, dict) for s in inst.sources)
+    for price in [*mapped, *(s.price_usd_per_mwh for s in inst.sources
+                             if isinstance(s.price_usd_per_mwh, dict))]:
+        series = inst.block_series(price)
+        mean = _mean_price(inst, price)
+        for t, m in enumerate(mean):
+            ratio = [series[b][t] / m for b in shares]
+            assert 15.0 <= ratio[0] <= 25.0  # scarcity at ~20x the mean
+            assert ratio[1] > ratio[2] > ratio[3] > 0  # bands dearest first
+            assert 0.25 <= ratio[3] / ratio[1] <= 0.4  # shipped: 15.9 / 51.3 = 0.31
+    mining = [s.btc for s in inst.sites if s.btc is not None]
+    dr = [(b, b.demand_response) for b in mining if b.demand_response is not None]
+    assert dr and len(dr) < len(mining)
+    for btc, offer in dr:
+        # calibration.md: 7.6-23 USD per MWh consumed, a yearly average, per MW-year
+        assert 7.6 * 8760 - 50 <= offer.credit_usd_per_mw_year <= 23 * 8760 + 50
+        assert 0 < offer.max_mw <= btc.fleet_mw * btc.pue
+
+
+def test_blocks_and_demand_response_apart() -> None:
+    only_dr = generate_instance(6, 3, 4, 5, demand_response=True)
+    assert "blocks" not in only_dr["market"]
+    assert any("demand_response" in s.get("btc", {}) for s in only_dr["sites"])
+    validate_data(only_dr)
+    only_blocks = generate_instance(6, 3, 4, 5, blocks=2, demand_response=False)
+    assert [b["id"] for b in only_blocks["market"]["blocks"]] == ["scarcity", "band1"]
+    assert not any("demand_response" in s.get("btc", {}) for s in only_blocks["sites"])
+    validate_data(only_blocks)
+    for bad in (1, 13, -1):
+        with pytest.raises(ValueError, match="blocks must be 0"):
+            generate_instance(3, 2, 2, 0, blocks=bad)
+
+
+@pytest.mark.parametrize(("sites", "periods", "contracts", "seed"),
+                         [(1, 1, 2, 0), (6, 3, 4, 1), (10, 4, 5, 2)])
+def test_generated_blocks_and_demand_response_solve(sites: int, periods: int,
+                                                   contracts: int, seed: int) -> None:
+    import portfolio_opt
+
+    data = generate_instance(sites, periods, contracts, seed, deals=True, blocks=3)
+    res = portfolio_opt.solve(data, marginal_values=False)
+    assert res.status == "optimal", res.message
+    assert res.site_period_blocks is not None
+    assert set(res.site_period_blocks["block"]) == {"scarcity", "band1", "band2"}
+    inst = validate_data(data)
+    accepted = set(res.contracts.loc[res.contracts["accepted"], "contract"])
+    assert {c.id for c in inst.contracts if c.committed} <= accepted
+    # the miners stand ready (DR credit earned) and curtail in some scarcity hours
+    assert res.cashflows["dr_credit"].sum() > 0
+    btc = res.site_period_blocks.groupby("block")["btc_mw"].sum()
+    assert btc["scarcity"] < btc["band2"]
+
+
+def test_the_command_line_default_showcases_part_c(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from portfolio_opt.cli import app
+
+    runner = CliRunner()
+    args = ["generate", "--sites", "6", "--periods", "3", "--contracts", "4", "--seed", "4"]
+    shown = runner.invoke(app, [*args, "--out", str(tmp_path / "c.json")])
+    assert shown.exit_code == 0, shown.output
+    data = json.loads((tmp_path / "c.json").read_text(encoding="utf-8"))
+    assert data == generate_instance(6, 3, 4, 4, deals=True, blocks=4)
+    v1 = runner.invoke(app, [*args, "--no-deals", "--no-debt", "--no-blocks",
+                             "--no-demand-response", "--out", str(tmp_path / "v1.json")])
+    assert v1.exit_code == 0, v1.output
+    assert json.loads((tmp_path / "v1.json").read_text(encoding="utf-8")) == \
+        generate_instance(6, 3, 4, 4)
+    k2 = runner.invoke(app, [*args, "--blocks", "2", "--no-demand-response",
+                             "--out", str(tmp_path / "k2.json")])
+    assert k2.exit_code == 0, k2.output
+    assert json.loads((tmp_path / "k2.json").read_text(encoding="utf-8")) == \
+        generate_instance(6, 3, 4, 4, deals=True, blocks=2, demand_response=False)
