@@ -113,8 +113,8 @@ DIRECT_HANDOFF_MIN_VARS = 20_000
 def model_size(built: Model) -> int:
     """Number of variables of a built model (from its index sets, without walking it)."""
     m = built.pyomo
-    per_period = len(m.S_btc) + len(m.S_exp) + len(m.S_hall) + len(m.S_fix) + len(m.S_grid)
-    per_period += len(m.R) + len(m.A)
+    per_block = len(m.S_btc) + len(m.S_grid) + len(m.R) + len(m.A) + len(m.S_dr)
+    per_period = len(m.S_exp) + len(m.S_hall) + len(m.S_fix) + len(m.B) * per_block
     return (len(m.T) * per_period + len(m.CST) + len(m.CS_uses) + 2 * len(m.C)
             + len(m.T_loan))
 
