@@ -409,3 +409,142 @@ def test_v1_page_hides_the_v2_lines(tutorial_out):
     for text in ("tenant capex", "debt service", "debt drawn", "energy recovery",
                  "terminal value", "debt after horizon", "Who pays the capex"):
         assert text not in html, text
+
+
+# ------------------------------------------------------------------ spec v2 C: price blocks
+
+EVIL_BLOCK = "<i>peak</i>"
+
+
+def blocks_instance() -> dict[str, Any]:
+    """A miner (50 MW of ASICs at 20 J/TH: break-even 83.33 USD/MWh) and a firm 10 IT MW
+    lease at a second site; blocks off (0.8 of the hours, 30 USD/MWh) and a peak (0.2,
+    200 USD/MWh) whose id is markup. Demand response: 50,000 USD per MW-year, 30 MW."""
+    blocks = [{"id": "off", "hours_share": 0.8}, {"id": EVIL_BLOCK, "hours_share": 0.2}]
+    price = {"off": 30, EVIL_BLOCK: 200}
+    return {
+        "name": "blocks", "horizon": {"periods": 2},
+        "market": {"hashprice_usd_per_ph_day": 40, "blocks": blocks},
+        "sites": [
+            {"id": EVIL_SITE, "capacity_mw": 100,
+             "grid": {"capacity_mw": 100, "price_usd_per_mwh": price},
+             "btc": {"fleet_mw": 50, "efficiency_j_per_th": 20,
+                     "demand_response": {"credit_usd_per_mw_year": 50_000, "max_mw": 30}}},
+            {"id": "campus", "capacity_mw": 20,
+             "grid": {"capacity_mw": 20, "price_usd_per_mwh": price},
+             "ai": {"max_it_mw": 10, "existing_it_mw": 10, "block_it_mw": 10,
+                    "capex_usd_per_it_mw": 0, "pue": 1.0}},
+        ],
+        "contracts": [{"id": "firm", "tenant": EVIL_TENANT, "it_mw": {"min": 10, "max": 10},
+                       "rate_usd_per_kw_month": 100, "start_period": 1, "term_periods": 2,
+                       "committed": True}],
+    }
+
+
+def section_of(html: str, anchor: str) -> str:
+    start = html.index(f'<section id="{anchor}">')
+    return html[start:html.index("</section>", start)]
+
+
+def table_rows(html: str) -> list[list[str]]:
+    """The body rows of the first table in ``html``, cells as shown."""
+    body = html[html.index("<tbody>"):html.index("</tbody>")]
+    return [re.findall(r"<td[^>]*>([^<]*)</td>", row)
+            for row in re.findall(r"<tr>(.*?)</tr>", body)]
+
+
+def test_blocks_chart_matches_site_period_blocks(tmp_path):
+    from portfolio_opt.html_report.charts import AI_COLUMN, block_mw
+
+    inst = po.Instance.model_validate(blocks_instance())
+    result = po.solve(inst, profile="exact")
+    assert result.status == "optimal"
+    spb = result.site_period_blocks
+    assert spb is not None
+    # by hand: the miner hashes its 50 MW off-peak and curtails the 200 USD/MWh peak; the
+    # lease's 10 IT MW are served in both blocks (site_periods has no block column)
+    frame = block_mw(spb, result.site_periods)
+    assert list(frame.index) == [EVIL_SITE, "campus"]
+    assert list(frame.columns) == ["off", EVIL_BLOCK, AI_COLUMN]
+    assert frame.loc[EVIL_SITE].tolist() == pytest.approx([50.0, 0.0, 0.0], abs=1e-6)
+    assert frame.loc["campus"].tolist() == pytest.approx([0.0, 0.0, 10.0], abs=1e-6)
+    # ... and they are site_period_blocks.csv's numbers, averaged over the periods
+    mean = spb.groupby(["site", "block"])["btc_mw"].mean()
+    for site in frame.index:
+        for block in ("off", EVIL_BLOCK):
+            assert frame.loc[site, block] == pytest.approx(mean[site, block])
+    # DR: 30 MW ready in the off block only: 0.8 * 50,000 * 30 = 1.2 MUSD a year
+    assert result.cashflows["dr_credit"].tolist() == pytest.approx([1.2e6, 1.2e6])
+
+    result.write(tmp_path / "out")
+    assert (tmp_path / "out" / "site_period_blocks.csv").is_file()
+    pages = [write_result_report(result, tmp_path / "lib.html", inst),
+             write_report(tmp_path / "out", instance=inst)]
+    shown = []
+    for path in pages:
+        html = path.read_text(encoding="utf-8")
+        assert "<script" not in html.lower()
+        for raw in (EVIL_SITE, EVIL_BLOCK, EVIL_TENANT):
+            assert raw not in html
+        # five charts: the bridge, cash by period, MW by site, by block, the map
+        assert html.count("<svg") == 5
+        sec = section_of(html, "blocks")
+        assert "&lt;i&gt;peak&lt;/i&gt; (20 % of hours)" in sec  # caption, escaped
+        assert "BTC MW, &lt;i&gt;peak&lt;/i&gt;" in sec  # table header, escaped
+        rows = table_rows(sec)
+        assert rows == [["&lt;script&gt;alert(1)&lt;/script&gt;", "50.0", "0.0", "0.0"],
+                        ["campus", "0.0", "0.0", "10.0"]]
+        assert "dr_mw" in sec
+        cash = section_of(html, "cash")
+        assert "dr credit (MUSD)" in cash
+        assert ">demand-response credit<" in cash  # the bridge's step (SVG text)
+        total = re.search(r"<tr><td>total</td>(.*?)</tr>", cash)
+        assert total is not None
+        heads = re.findall(r'<th class="num">([^<]*)</th>', cash)
+        cells = re.findall(r'<td class="num">([^<]*)</td>', total.group(1))
+        assert dict(zip(heads, cells, strict=True))["dr credit (MUSD)"] == "2.4"
+        shown.append(re.sub(r"<svg.*?</svg>", "", sec, flags=re.DOTALL))
+    assert shown[0] == shown[1]  # the folder reads site_period_blocks.csv back
+
+
+def test_no_blocks_no_block_chart(tmp_path, tutorial_out):
+    assert '<section id="blocks">' not in html_of(tutorial_out)
+    # demand response without blocks: the credit shows, the block chart does not
+    data = blocks_instance()
+    del data["market"]["blocks"]
+    for site in data["sites"]:
+        site["grid"]["price_usd_per_mwh"] = 30
+    result = po.solve(data, profile="exact")
+    assert result.site_period_blocks is None
+    html = write_result_report(result, tmp_path / "plain.html").read_text(encoding="utf-8")
+    assert '<section id="blocks">' not in html and "dr credit (MUSD)" in html
+    assert html.count("<svg") == 4  # the bridge, cash by period, MW by site, the map
+
+
+def test_blocks_end_to_end_through_the_cli(tmp_path):
+    # the tutorial with four blocks from the shipped West Texas prices, solved with
+    # --report, then the folder's report rewritten by 'portfolio-opt report'
+    csv = ROOT / "instances" / "data" / "west_texas_synthetic_2026.csv"
+    made = cli("blocks", csv, "--blocks", 4, "--instance", TUTORIAL, "--apply-to", "grid",
+               "--out", tmp_path / "t4.yaml", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    solved = cli("solve", tmp_path / "t4.yaml", "--out", tmp_path / "out", "--report",
+                 "--quiet", cwd=tmp_path)
+    assert solved.returncode == 0, solved.stderr
+    out = tmp_path / "out"
+    first = section_of(html_of(out), "blocks")
+    (out / "report.html").unlink()
+    again = cli("report", out, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    html = html_of(out)
+    assert "<script" not in html.lower()
+    sec = section_of(html, "blocks")
+    strip = re.compile(r"<svg.*?</svg>", re.DOTALL)
+    assert strip.sub("", sec) == strip.sub("", first)
+    spb = pd.read_csv(out / "site_period_blocks.csv", dtype={"site": str, "block": str})
+    mean = spb.groupby(["site", "block"])["btc_mw"].mean()
+    blocks = list(dict.fromkeys(spb["block"]))
+    assert len(blocks) == 4
+    for row in table_rows(sec):
+        site, *cells = row
+        assert cells[:4] == [f"{mean[site, b]:,.1f}" for b in blocks], site

@@ -1,5 +1,6 @@
-"""One self-contained HTML page to hand round: NPV, cash flows, MW by site, the site graph,
-contracts, marginal values and, for a batch, its tornado and regime map.
+"""One self-contained HTML page to hand round: NPV, cash flows, MW by site (by price block
+too, with blocks), the site graph, contracts, marginal values and, for a batch, its
+tornado and regime map.
 
 The page needs no network to open: CSS is inline, charts are inline SVG drawn with
 matplotlib, there is no script. Every name from the instance is HTML-escaped.
@@ -34,7 +35,8 @@ def render_report(data: ReportData) -> str:
     from . import sections
     from .page import page
 
-    parts = [sections.cash(data), sections.mw(data), sections.network(data),
+    parts = [sections.cash(data), sections.mw(data), sections.blocks(data),
+             sections.network(data),
              sections.contracts(data), sections.marginal(data), sections.diagnosis(data),
              sections.batch(data)]
     return page(f"{data.title}: portfolio plan", sections.header(data),

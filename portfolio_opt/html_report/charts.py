@@ -15,10 +15,13 @@ from matplotlib.figure import Figure
 
 from .svg import PALETTE, render
 
-__all__ = ["bridge_steps", "cash_by_period", "cash_columns", "mw_by_site", "npv_bridge"]
+__all__ = ["block_mw", "bridge_steps", "btc_by_block", "cash_by_period", "cash_columns",
+           "mw_by_site", "npv_bridge"]
 
 MUSD = 1e6
 MAX_SITE_PANELS = 24  # more sites: the largest 23 get a panel, the rest share one
+MAX_BLOCK_SITES = 12  # the block chart: this many of the largest sites
+AI_COLUMN = "AI IT MW served"
 
 _INFLOWS = (("btc_revenue", "BTC revenue", PALETTE["btc"]),
             ("ai_revenue", "AI lease revenue", PALETTE["ai"]),
@@ -215,3 +218,68 @@ def _sum_by_period(sp: pd.DataFrame) -> pd.DataFrame:
 def _short(name: Any, n: int = 28) -> str:
     text = str(name)
     return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def block_mw(site_period_blocks: pd.DataFrame, site_periods: pd.DataFrame,
+             max_sites: int = MAX_BLOCK_SITES) -> pd.DataFrame:
+    """Per site (rows, the ``max_sites`` largest, instance order): the ASIC MW hashing in
+    each price block's hours (one column per block, in the file's block order) and the AI
+    IT MW served (``AI_COLUMN``, the same in every block), each averaged over the periods.
+
+    A site's size is its most hashing MW in any block plus its AI; sites with neither are
+    left out.
+    """
+    spb = site_period_blocks
+    blocks = list(dict.fromkeys(spb["block"].astype(str)))
+    btc = spb.assign(block=spb["block"].astype(str)).pivot_table(
+        index="site", columns="block", values="btc_mw", aggfunc="mean", sort=False)
+    ai = site_periods.groupby("site", sort=False)["ai_served_it_mw"].mean()
+    order = list(dict.fromkeys(site_periods["site"]))
+    frame = pd.DataFrame(index=pd.Index(order, name="site"))
+    for b in blocks:
+        frame[b] = btc[b].reindex(order).fillna(0.0).astype(float)
+    frame[AI_COLUMN] = ai.reindex(order).fillna(0.0).astype(float)
+    size = frame[blocks].max(axis=1) + frame[AI_COLUMN]
+    size = size[size > 1e-6]
+    keep = set(size.sort_values(ascending=False, kind="stable").index[:max_sites])
+    return frame[frame.index.isin(keep)]
+
+
+def _block_colours(n: int) -> list[Any]:
+    """BTC orange, lighter to darker, one shade per block."""
+    from matplotlib.colors import to_rgb
+
+    base = np.array(to_rgb(PALETTE["btc"]))
+    light, dark = base + (1.0 - base) * 0.55, base * 0.55
+    if n == 1:
+        return [tuple(base)]
+    return [tuple(light + (dark - light) * i / (n - 1)) for i in range(n)]
+
+
+def btc_by_block(frame: pd.DataFrame, labels: dict[str, str] | None = None) -> str:
+    """Grouped bars per site: one bar per price block for the ASIC MW hashing in its hours
+    (shades of BTC orange), then the AI IT MW served (blue), from :func:`block_mw`."""
+    blocks = [c for c in frame.columns if c != AI_COLUMN]
+    labels = labels or {}
+    colours = _block_colours(len(blocks))
+    n = len(blocks) + 1
+    width = 0.8 / n
+
+    def draw(fig: Figure) -> None:
+        ax = fig.add_subplot()
+        x = np.arange(len(frame))
+        for i, (b, colour) in enumerate(zip(blocks, colours, strict=True)):
+            ax.bar(x + (i - (n - 1) / 2) * width, frame[b].to_numpy(float), width * 0.95,
+                   color=colour, edgecolor=colour, linewidth=0.8,  # 0 MW: a line
+                   label=f"BTC MW hashing, {labels.get(b, b)}")
+        ax.bar(x + (n - 1) / 2 * width, frame[AI_COLUMN].to_numpy(float), width * 0.95,
+               color=PALETTE["ai"], label="AI IT MW served (every block)")
+        ax.set_xticks(x, [_short(s, 18) for s in frame.index],
+                      rotation=30 if len(frame) > 5 else 0, ha="right" if len(frame) > 5
+                      else "center")
+        ax.set_ylabel("MW (IT), average over the periods")
+        ax.set_title("Hashing by price block beside firm AI")
+        ax.legend(ncols=min(4, n), fontsize=8, loc="upper center",
+                  bbox_to_anchor=(0.5, -0.18 if len(frame) > 5 else -0.08))
+
+    return render(draw, 11, 4.4)

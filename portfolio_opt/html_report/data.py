@@ -2,8 +2,9 @@
 
 A folder written by ``portfolio-opt solve`` holds summary.json and the plan as CSV files
 (or one results.xlsx with ``--format xlsx``); ``solve --report`` adds instance.json, the
-validated instance, so the site graph can be drawn. marginal_values.csv and diagnosis.json
-are shown when present, and a batch folder (results.parquet + manifest.json) adds its
+validated instance, so the site graph can be drawn. site_period_blocks.csv (an instance
+with price blocks), marginal_values.csv and diagnosis.json are shown when present, and a
+batch folder (results.parquet + manifest.json) adds its
 sensitivity charts.
 """
 
@@ -31,7 +32,8 @@ DIAGNOSIS = "diagnosis.json"
 BATCH_RESULTS = "results.parquet"
 BATCH_MANIFEST = "manifest.json"
 RESULTS_WORKBOOK = "results.xlsx"
-TABLES = ("site_periods", "contracts", "contract_site_periods", "flows", "cashflows")
+TABLES = ("site_periods", "contracts", "contract_site_periods", "flows", "cashflows",
+          "site_period_blocks")  # the last only with market.blocks (spec v2 C)
 
 
 @dataclass
@@ -132,7 +134,7 @@ def _tables(d: Path) -> dict[str, pd.DataFrame]:
         if path.is_file():
             # ids stay text even when they look like numbers
             text_columns = {c: str for c in ("site", "contract", "tenant", "link", "from",
-                                             "to", "sites")}
+                                             "to", "sites", "block")}
             header = pd.read_csv(path, nrows=0).columns
             tables[key] = pd.read_csv(
                 path, dtype={c: t for c, t in text_columns.items() if c in header},

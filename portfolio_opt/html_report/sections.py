@@ -9,8 +9,8 @@ from typing import Any
 from .data import ReportData
 from .page import esc, figure, fmt, frame_table, kpi, section, table
 
-__all__ = ["batch", "cash", "contracts", "diagnosis", "footer", "header", "marginal",
-           "mw", "network"]
+__all__ = ["batch", "blocks", "cash", "contracts", "diagnosis", "footer", "header",
+           "marginal", "mw", "network"]
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +133,50 @@ def mw(data: ReportData) -> str:
         mw_by_site(data.tables["site_periods"]),
         "ASIC MW hashing (BTC) and AI IT MW served, stacked; the first panel is the "
         "whole portfolio."))
+
+
+def blocks(data: ReportData) -> str:
+    """Per site, ASIC MW hashing in each price block beside the AI IT MW served (spec v2
+    C); only for a plan with blocks (site_period_blocks)."""
+    from .charts import AI_COLUMN, MAX_BLOCK_SITES, block_mw, btc_by_block
+
+    spb = data.tables.get("site_period_blocks")
+    if not data.has_plan or spb is None or spb.empty:
+        return ""
+    sp = data.tables["site_periods"]
+    frame = block_mw(spb, sp)
+    if frame.empty:
+        return section("blocks", "Hashing by price block beside firm AI",
+                       '<p class="muted">No site hashes or serves AI in the plan.</p>')
+    names = [c for c in frame.columns if c != AI_COLUMN]
+    shares = {}
+    market = getattr(data.instance, "market", None)
+    for b in getattr(market, "blocks", None) or []:
+        shares[str(b.id)] = f"{b.id} ({100 * b.hours_share:.3g} % of hours)"
+    known = [shares[b] for b in names if b in shares]
+    sites = sp["site"].nunique()
+    cut = len(frame) == MAX_BLOCK_SITES and sites > MAX_BLOCK_SITES
+    which = (f"the {len(frame)} largest of {sites} sites" if cut
+             else "each site that hashes or serves AI")
+    caption = (f"For {which}: ASIC MW hashing in the hours of each price block (shades of "
+               "orange, one bar per block) beside the AI IT MW served (blue), which is firm: "
+               "the same in every block. Averages over the periods. A short orange bar is a "
+               "block in which the site curtails mining.")
+    if len(known) == len(names):
+        caption += f" Blocks: {', '.join(known)}."
+    if cut:
+        caption += " Every site and period is in site_period_blocks.csv."
+    rows = [[site, *(fmt(float(v), 1) for v in vals)]
+            for site, *vals in frame.itertuples(name=None)]
+    heads = [("site", ""), *((f"BTC MW, {b}", "num") for b in names),
+             (AI_COLUMN, "num")]
+    dr = ""
+    if "dr_mw" in spb.columns and (spb["dr_mw"].astype(float) != 0).any():
+        dr = ('<p class="note">Demand response: the gross MW standing ready to shed, by '
+              "block, is in site_period_blocks.csv (dr_mw); what standing ready earns is the "
+              "cash flow's dr credit.</p>")
+    body = figure(btc_by_block(frame, shares), caption) + table(heads, rows) + dr
+    return section("blocks", "Hashing by price block beside firm AI", body)
 
 
 def network(data: ReportData) -> str:
