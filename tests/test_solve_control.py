@@ -58,9 +58,12 @@ def _plan_npv(out: Path, summary: dict) -> float:
 
 def test_a_time_limited_200_site_solve_returns_a_feasible_plan_with_its_gap(big: Path) -> None:
     r = po.solve(big, time_limit=3.0, marginal_values=False)
-    assert r.status == po.Status.FEASIBLE, r.message
+    # On a fast, quiet machine HiGHS may prove the optimum inside the limit; either way a
+    # plan and its gap come back (what the limit must never do is return nothing).
+    assert r.status in (po.Status.FEASIBLE, po.Status.OPTIMAL), r.message
     assert r.mip_gap is not None and 0 <= r.mip_gap < math.inf
-    assert f"relative gap {r.mip_gap:.3%}" in r.message
+    if r.status == po.Status.FEASIBLE:
+        assert f"relative gap {r.mip_gap:.3%}" in r.message
     assert r.summary()["bound_source"] in ("HiGHS", "LP relaxation")
     start = r.extra["mip_start"]
     assert start is not None and start["accepted"] is True
@@ -74,7 +77,7 @@ def test_the_start_survives_a_limit_shorter_than_the_first_bound(big: Path) -> N
     """A limit of 1 s (the one that found nothing before the start): a feasible plan with
     a gap; if HiGHS had no bound yet, the LP relaxation gives one and the message says so."""
     r = po.solve(big, time_limit=1.0, marginal_values=False)
-    assert r.status == po.Status.FEASIBLE, r.message
+    assert r.status in (po.Status.FEASIBLE, po.Status.OPTIMAL), r.message
     assert r.extra["mip_start"]["accepted"] is True
     assert r.objective_npv_usd is not None and r.objective_bound_usd is not None
     assert r.mip_gap is not None and 0 <= r.mip_gap < math.inf
