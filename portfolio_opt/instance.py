@@ -123,6 +123,9 @@ def _series(ge: float) -> PlainValidator:
     scalar = _bounded(ge=ge).func
 
     def check(value: Any) -> float | list[float]:
+        if isinstance(value, dict):
+            raise ValueError("expected a number or a list of one number per period, not a "
+                             "mapping")
         if isinstance(value, list):
             if not value:
                 raise ValueError("expected a number or a list of one number per period, not []")

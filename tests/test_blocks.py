@@ -168,3 +168,26 @@ def test_site_period_blocks_file_only_with_blocks(tmp_path):
     assert (tmp_path / "site_period_blocks.csv").is_file()
     solve(doc(30, None)).write(tmp_path)
     assert not (tmp_path / "site_period_blocks.csv").exists()  # stale file removed
+
+
+@pytest.mark.parametrize(("blocks", "price", "needle"), [
+    ([{"id": "off", "hours_share": 0.7}, {"id": "peak", "hours_share": 0.2}], 30,
+     "expected hours shares that sum to 1 (within 1e-9), not 0.9"),
+    (THREE, {"off": 30, "peak": 80}, "it misses 'spike'"),
+    (THREE, {"off": 30, "peak": 80, "spike": 90, "night": 20}, "it names 'night', not a block"),
+    (None, {"off": 30}, "a mapping {block: series} needs market.blocks"),
+    ([{"id": "off", "hours_share": 0.5}, {"id": "off", "hours_share": 0.5}], 30,
+     "expected each block id once, not 2 times"),
+    ([{"id": "off", "hours_share": 0}, {"id": "peak", "hours_share": 1}], 30,
+     "expected a number > 0 and <= 1"),
+])
+def test_bad_blocks_are_input_errors(blocks, price, needle):
+    with pytest.raises(portfolio_opt.InputError) as err:
+        portfolio_opt.solve(doc(price, blocks))
+    assert needle in str(err.value)
+
+
+def test_bad_demand_response_is_an_input_error():
+    with pytest.raises(portfolio_opt.InputError) as err:
+        portfolio_opt.solve(doc(30, None, dr={"credit_usd_per_mw_year": 10, "max": 5}))
+    assert "btc.demand_response" in str(err.value)

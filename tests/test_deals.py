@@ -196,3 +196,48 @@ def test_tenant_capex_is_discounted_like_capex():
     res = solve(doc([site("a", capex=5e6)], [offer], periods=5, rate=0.1))
     lease_pv = sum(14.4e6 / 1.1**t for t in range(1, 6))
     assert res.objective_npv_usd == pytest.approx(lease_pv - 50e6 + 40e6 / 1.1)
+
+
+def test_invalid_deal_fields_are_input_errors(tmp_path):
+    """Each rule of part A a user could get wrong: exit 2 naming entity, field and value."""
+    import subprocess
+    import sys
+
+    bad = doc([site("a", existing=10)],
+              [lease("x", term=3, committed=True, group="g", tenant_capex_period=5,
+                     energy_recovery_usd_per_mwh=[1, 2]),
+               lease("y", term=3, committed=True, group="g",
+                     energy_recovery_usd_per_mwh={"a": 1})],
+              periods=3, horizon={"tail_energy_price_usd_per_mwh": 30})
+    bad["contracts"].append(lease("z", allocation="sticky"))
+    path = tmp_path / "bad.json"
+    import json
+
+    path.write_text(json.dumps(bad))
+    proc = subprocess.run([sys.executable, "-m", "portfolio_opt", "validate", str(path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    err = proc.stderr
+    assert "Traceback" not in err
+    assert ("contract 'y', field 'energy_recovery_usd_per_mwh': got {'a': 1}; expected a "
+            "number or a list of one number per period, not a mapping") in err
+    assert "contract 'z', field 'allocation': got 'sticky'; expected 'flexible' or 'fixed'" in err
+    assert ("horizon, field 'tail_energy_price_usd_per_mwh': got 30.0; expected no "
+            "tail_energy_price_usd_per_mwh unless terminal_value is contract_tail") in err
+    assert "field 'energy_recovery_usd_per_mwh': got [1.0, 2.0]; expected one number" in err
+    assert "field 'tenant_capex_period': got 5; expected a period from 1 to 3" in err
+    # the committed pair in one group is reported once y is otherwise valid
+    bad["contracts"][1]["energy_recovery_usd_per_mwh"] = 1
+    path.write_text(json.dumps(bad))
+    proc = subprocess.run([sys.executable, "-m", "portfolio_opt", "validate", str(path)],
+                          capture_output=True, text=True, timeout=120)
+    assert "contract 'y', field 'group': got 'g'; expected at most one committed contract" in (
+        proc.stderr)
+    # contract_tail without its price
+    good = doc([site("a", existing=10)], [lease("x", committed=True)], periods=1,
+               horizon={"terminal_value": "contract_tail"})
+    path.write_text(json.dumps(good))
+    proc = subprocess.run([sys.executable, "-m", "portfolio_opt", "validate", str(path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "horizon, field 'tail_energy_price_usd_per_mwh': got nothing" in proc.stderr

@@ -124,3 +124,24 @@ def test_two_year_periods_and_a_tenor_past_the_horizon():
     # NPV identity: discounted cash flows minus the payments after the horizon
     assert res.objective_npv_usd == pytest.approx(
         cf["discounted"].sum() - after, rel=1e-12)
+
+
+@pytest.mark.parametrize(("finance", "field", "expected"), [
+    ({}, "debt", "expected this key (it is required)"),
+    ({"debt": {"max_loan_to_cost": 1.0, "interest_rate": 0.07, "tenor_years": 5}},
+     "debt.max_loan_to_cost", "expected a number >= 0 and < 1"),
+    ({"debt": {"max_loan_to_cost": 0.7, "interest_rate": 0.07, "tenor_years": 7.5}},
+     "debt.tenor_years", "expected a whole number >= 1, not a fraction"),
+    ({"debt": {"max_loan_to_cost": 0.7, "interest_rate": -0.01, "tenor_years": 5}},
+     "debt.interest_rate", "expected a number >= 0"),
+    ({"debt": {"max_loan_to_cost": 0.7, "interest_rate": 0.07, "tenor_years": 5,
+               "coupon": 0.07}}, "debt.coupon", ""),
+])
+def test_bad_debt_blocks_are_input_errors(finance, field, expected):
+    d = case()
+    d["finance"] = finance
+    with pytest.raises(portfolio_opt.InputError) as err:
+        portfolio_opt.solve(d)
+    text = str(err.value)
+    assert f"finance, field '{field}'" in text
+    assert expected in text
