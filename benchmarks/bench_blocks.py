@@ -329,10 +329,10 @@ def render(data: dict[str, Any]) -> None:
         *component_lines(data),
         "",
         "**The hand-off `solve` takes.** `api.handoff(built, \"auto\")` goes direct at "
-        "`api.model_size(built) >= 20,000` (the break-even measured without blocks), but "
-        "`model_size` counts each block-indexed variable once per site and period, not "
-        "once per block (the column below against the columns HiGHS received). The "
-        "realistic cases also time the other path:",
+        "`api.model_size(built) >= 20,000` (the break-even measured without blocks; "
+        "`model_size` counts every block-indexed variable once per block, the column "
+        "below against the columns HiGHS received). The realistic cases also time the "
+        "other path:",
         "",
         *other_handoff_lines(data),
         END,
