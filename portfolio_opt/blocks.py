@@ -355,7 +355,7 @@ def run_blocks(prices: Path, k: int, *, out: Path | None, threshold: float | Non
         return f"wrote {out}: {len(blocks.ids)} blocks\n{text}", notes + more, None
     doc = fragment(blocks, data)
     if out is None:
-        from .generate import _yaml_dumper
+        from .writer import _yaml_dumper
 
         buf = io.StringIO()
         _yaml_dumper().dump(doc, buf)

@@ -167,7 +167,7 @@ def apply_to_instance(raw: dict[str, Any], blocks: BlockSet, data: PriceData, *,
 
 
 def _write_atomic(text_or_data: Any, out: Path, header: str = "") -> None:
-    from .generate import write_instance
+    from .writer import write_instance
 
     fd, tmp = tempfile.mkstemp(prefix=".blocks-", suffix=out.suffix, dir=out.parent or ".")
     os.close(fd)
