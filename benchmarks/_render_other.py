@@ -53,6 +53,21 @@ def cli_lines(perf: dict[str, Any]) -> list[str]:
          " ".join(f"{x:.2f}" for x in cli["floor_s"]), ""],
         ["HiGHS solve inside, s", _f(cli["cli_solve_s"]), "", ""],
     ])
+    rows = []
+    for key, label in (("verbose", "without `--quiet` (the tables printed)"),
+                       ("baseline", "the source tree before (`PORTFOLIO_OPT_BENCH_BASELINE`)"),
+                       ("baseline_verbose", "the tree before, without `--quiet`")):
+        if f"{key}_median_s" in cli:
+            rows.append([f"CLI solve {label}: median wall s / CPU s",
+                         f"{_f(cli[f'{key}_median_s'])} / {_f(cli[f'{key}_median_cpu_s'])}",
+                         "", f"**{cli[f'{key}_ratio']:.2f}** / {cli[f'{key}_cpu_ratio']:.2f}"])
+    if rows:
+        out += ["", "Timed in the same alternation (ratios against the same floor, wall / "
+                "CPU):", ""]
+        out += _table(["", "CLI solve", "", "ratio"], rows)
+    if "date" in cli:
+        out += ["", f"Measured {cli['date']} (1-minute load average "
+                f"{cli['load_average_1min_at_end']:.1f} at the end, on 2 shared cores)."]
     out += ["", f"{cli['rounds']} rounds each, alternating, after one warm-up of each; "
             f"`python -c pass` takes {_f(cli['python_start_s'])} s. The floor process is "
             f"`{cli['floor_command']}`. Both reach the same optimum "

@@ -3,17 +3,24 @@ against a floor process that imports highspy, reads the same model as MPS and so
 
 The two processes are timed alternately, ``CLI_ROUNDS`` times each after one unmeasured
 warm-up of each (page cache), and the medians compared. ``python -X importtime`` of the
-same command says where the CLI's start-up time goes.
+same command says where the CLI's start-up time goes. The same command without
+``--quiet`` (which prints the plan's tables) is timed in the same alternation.
+
+``PORTFOLIO_OPT_BENCH_BASELINE=DIR`` (a copy of an earlier source tree) also times that
+tree's CLI in the same alternation (run from DIR, so that ``-m portfolio_opt`` imports its
+package): a before/after ratio from one run on the same machine.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import resource
 import subprocess
 import time
 from collections import defaultdict
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +53,11 @@ def _cpu_children() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
-def _timed(cmd: list[str]) -> tuple[float, float, str]:
+def _timed(cmd: list[str], cwd: Path = REPO) -> tuple[float, float, str]:
     """Wall seconds from process start to exit, the process's CPU seconds, its stdout."""
     c0 = _cpu_children()
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, check=False)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, check=False)
     wall = time.perf_counter() - t0
     cpu = _cpu_children() - c0
     if proc.returncode != 0:
@@ -95,22 +102,49 @@ def measure_cli() -> dict[str, Any]:
     cli = [PYTHON, "-m", "portfolio_opt", "solve", str(REALISTIC), "--out", str(out),
            "--quiet"]
     floor = [PYTHON, "-c", floor_code(mps)]
-    _timed(cli)  # warm-up of both (page cache, .pyc files)
+    verbose = [PYTHON, "-m", "portfolio_opt", "solve", str(REALISTIC), "--out",
+               str(wd / "cli-out-verbose")]
+    base_dir = os.environ.get("PORTFOLIO_OPT_BENCH_BASELINE")
+    others: dict[str, tuple[list[str], Path]] = {"verbose": (verbose, REPO)}
+    if base_dir:
+        others["baseline"] = ([*cli[:-2], str(wd / "cli-out-baseline"), "--quiet"],
+                              Path(base_dir))
+        others["baseline_verbose"] = ([*verbose[:-1], str(wd / "cli-out-baseline-verbose")],
+                                      Path(base_dir))
+    _timed(cli)  # warm-up of all (page cache, .pyc files)
     _timed(floor)
+    for cmd, cwd in others.values():
+        _timed(cmd, cwd)
     cli_s, floor_s, cli_cpu, floor_cpu = [], [], [], []
+    other_s: dict[str, list[float]] = {k: [] for k in others}
+    other_cpu: dict[str, list[float]] = {k: [] for k in others}
     floor_obj = None
     for _ in range(CLI_ROUNDS):
         (out / "summary.json").unlink(missing_ok=True)
         wall, cpu, _text = _timed(cli)
         cli_s.append(wall)
         cli_cpu.append(cpu)
+        for key, (cmd, cwd) in others.items():
+            wall, cpu, _text = _timed(cmd, cwd)
+            other_s[key].append(wall)
+            other_cpu[key].append(cpu)
         wall, cpu, text = _timed(floor)
         floor_s.append(wall)
         floor_cpu.append(cpu)
         floor_obj = float(text.strip().splitlines()[-1])
     summary = json.loads((out / "summary.json").read_text())
     python_start = median([_timed([PYTHON, "-c", "pass"])[0] for _ in range(CLI_ROUNDS)])
+    extra: dict[str, Any] = {"baseline_dir": base_dir, "date": date.today().isoformat(),
+                             "load_average_1min_at_end": os.getloadavg()[0]}
+    for key in others:
+        extra[f"{key}_s"] = other_s[key]
+        extra[f"{key}_cpu_s"] = other_cpu[key]
+        extra[f"{key}_median_s"] = median(other_s[key])
+        extra[f"{key}_median_cpu_s"] = median(other_cpu[key])
+        extra[f"{key}_ratio"] = median(other_s[key]) / median(floor_s)
+        extra[f"{key}_cpu_ratio"] = median(other_cpu[key]) / median(floor_cpu)
     return {
+        **extra,
         "rounds": CLI_ROUNDS, "cli_s": cli_s, "floor_s": floor_s, "cli_cpu_s": cli_cpu,
         "floor_cpu_s": floor_cpu,
         "cli_median_s": median(cli_s), "floor_median_s": median(floor_s),

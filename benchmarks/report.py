@@ -8,7 +8,8 @@ Parts: scale (bench_scale.py), peer (bench_peer.py), cli (bench_cli.py), formula
 (bench_formulation.py), profile (profile_build.py, needs ``pip install pyinstrument``);
 ``--only blocks`` (bench_blocks.py, about 10 minutes more) is not part of a run without
 ``--only``: it writes benchmarks/results/blocks.json and its own section of the page, which
-``--render-only`` also rebuilds.
+``--render-only`` also rebuilds. ``--only imports`` (bench_imports.py, about 2 minutes)
+likewise writes benchmarks/results/imports.json and the start-up section.
 The benchmarks run under pytest-benchmark; their ``extra_info`` is stored in
 benchmarks/results/performance.json, from which every table and ratio is computed. The
 page's hand-written text lies outside the ``<!-- BEGIN measured -->`` markers and the batch
@@ -50,7 +51,7 @@ BENCH_FILES = {"scale": "bench_scale.py", "peer": "bench_peer.py", "cli": "bench
                "formulation": "bench_formulation.py"}
 PARTS = (*BENCH_FILES, "profile")
 # Parts that store their numbers and write their page section themselves; only on request.
-SELF_RENDERING = {"blocks": "bench_blocks.py"}
+SELF_RENDERING = {"blocks": "bench_blocks.py", "imports": "bench_imports.py"}
 
 
 def run_benchmarks(parts: list[str], perf: dict[str, Any]) -> int:

@@ -7,7 +7,11 @@ written). Heavy modules (pyomo, pandas) load only in the commands that need them
 
 from __future__ import annotations
 
+import gc
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -40,6 +44,31 @@ class TableFormat(StrEnum):
 def _fail(exc: PortfolioOptError) -> typer.Exit:
     typer.echo(f"{type(exc).__name__}: {exc}", err=True)
     return typer.Exit(exc.exit_code)
+
+
+# Set by a command whose work is complete (files closed, output printed): the process may
+# then end without the interpreter's teardown (see main).
+_finished = False
+
+
+def _done() -> None:
+    global _finished
+    _finished = True
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for one solve or validation: nearly everything
+    such a command allocates lives to its end (the imported libraries, the instance, the
+    model), so collections would rescan it several times over (a few tenths of a second
+    of a realistic solve) for little garbage. Commands that solve many times keep it on."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _guard(func: Any, *args: Any, **kwargs: Any) -> Any:
@@ -102,13 +131,15 @@ def solve(
 
     target = out if out is not None else Path("out") / instance.stem
     _guard(check_out_dir, target, "solve")  # before solving: a file there stays untouched
-    result = _guard(run)
-    _guard(result.write, target, format=table_format.value)
-    if report:
-        _guard(_write_report, instance, target)
-    from .report import print_result
+    with _collector_paused():
+        result = _guard(run)
+        _guard(result.write, target, format=table_format.value)
+        if report:
+            _guard(_write_report, instance, target)
+        from .report import print_result
 
-    print_result(result, target, quiet=quiet)
+        print_result(result, target, quiet=quiet)
+    _done()
     code = EXIT_CODES[result.status]
     if code:
         raise typer.Exit(code)
@@ -180,13 +211,15 @@ def validate(instance: InstanceArg) -> None:
     """Check an instance file without solving it (exit 0 valid, 2 invalid)."""
     from .loader import load_instance
 
-    inst = _guard(load_instance, instance)
-    n_ai = sum(1 for s in inst.sites if s.ai is not None)
-    typer.echo(
-        f"{instance}: valid — '{inst.name}': {len(inst.sites)} sites ({n_ai} AI-capable), "
-        f"{len(inst.sources)} sources, {len(inst.links)} links, {len(inst.contracts)} contracts, "
-        f"{inst.horizon.periods} periods"
-    )
+    with _collector_paused():
+        inst = _guard(load_instance, instance)
+        n_ai = sum(1 for s in inst.sites if s.ai is not None)
+        typer.echo(
+            f"{instance}: valid — '{inst.name}': {len(inst.sites)} sites ({n_ai} AI-capable), "
+            f"{len(inst.sources)} sources, {len(inst.links)} links, "
+            f"{len(inst.contracts)} contracts, {inst.horizon.periods} periods"
+        )
+    _done()
 
 
 @app.command()
@@ -363,8 +396,28 @@ def blocks(
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app(prog_name="portfolio-opt")
+    """Console-script entry point.
+
+    After ``solve`` or ``validate`` has done its work, the process ends without the
+    interpreter's teardown (freeing every object of pandas, Pyomo and the model one by one,
+    then a last full garbage collection: a few tenths of a second of a realistic solve):
+    the exit handlers run and the output is flushed first, then ``os._exit``.
+    """
+    try:
+        app(prog_name="portfolio-opt")
+    except SystemExit as exc:
+        code = exc.code
+        if not _finished or not (code is None or isinstance(code, int)):
+            raise
+        import atexit
+
+        atexit._run_exitfuncs()  # logging.shutdown and any other registered handler
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except (OSError, ValueError):  # a closed pipe: let the interpreter report it
+            raise exc from None
+        os._exit(code or 0)
 
 
 if __name__ == "__main__":

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
-from rich.console import Console
-from rich.table import Table
-
-from .results import Result
+if TYPE_CHECKING:
+    from .results import Result
 
 __all__ = ["MAX_SITES_SHOWN", "print_result"]
 
@@ -19,19 +19,38 @@ def _musd(x: float | None) -> str:
     return "n/a" if x is None else f"{x / 1e6:,.1f} MUSD"
 
 
-def print_result(result: Result, out_dir: Path | None = None, quiet: bool = False) -> None:
-    """Print the status line; unless quiet, the site-by-period plan and the contracts."""
-    ok = result.has_plan
-    console = Console(file=sys.stdout if ok else sys.stderr, highlight=False, soft_wrap=True)
+def _status_line(result: Result, bold: tuple[str, str] = ("", "")) -> str:
+    on, off = bold
     if result.mip_gap is not None:
         gap = f"{result.mip_gap:.2e}"
     else:
-        gap = "n/a (no integers)" if ok else "n/a"
-    console.print(
-        f"[bold]{result.instance_name}[/bold]: status [bold]{result.status}[/bold], "
-        f"NPV {_musd(result.objective_npv_usd)}, gap {gap}, "
-        f"build {result.build_seconds:.2f} s, solve {result.solve_seconds:.2f} s"
-    )
+        gap = "n/a (no integers)" if result.has_plan else "n/a"
+    return (f"{on}{result.instance_name}{off}: status {on}{result.status}{off}, "
+            f"NPV {_musd(result.objective_npv_usd)}, gap {gap}, "
+            f"build {result.build_seconds:.2f} s, solve {result.solve_seconds:.2f} s")
+
+
+def _plain(stream: TextIO) -> bool:
+    """Whether rich would write to ``stream`` without any styling (not a terminal, no
+    colour forced, not a notebook): then the quiet status line needs no rich import."""
+    return (not stream.isatty() and not os.environ.get("FORCE_COLOR")
+            and os.environ.get("TTY_COMPATIBLE") != "1" and "ipykernel" not in sys.modules)
+
+
+def print_result(result: Result, out_dir: Path | None = None, quiet: bool = False) -> None:
+    """Print the status line; unless quiet, the site-by-period plan and the contracts."""
+    ok = result.has_plan
+    stream = sys.stdout if ok else sys.stderr
+    if quiet and _plain(stream):
+        print(_status_line(result), file=stream)
+        if result.message:
+            print(result.message, file=stream)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=stream, highlight=False, soft_wrap=True)
+    console.print(_status_line(result, ("[bold]", "[/bold]")))
     if result.message:
         console.print(result.message, markup=False)
     if ok and not quiet:
