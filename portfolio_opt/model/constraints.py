@@ -17,6 +17,7 @@ from .expressions import ai_capex, available, equity_capex, fleet, reserved
 
 __all__ = [
     "define_ai_first_hall_constraints",
+    "define_ai_first_hall_cumulative_constraints",
     "define_ai_hall_limit_constraints",
     "define_btc_demand_response_constraints",
     "define_btc_expansion_constraints",
@@ -24,7 +25,9 @@ __all__ = [
     "define_capex_budget_constraints",
     "define_contract_fixed_allocation_constraints",
     "define_contract_group_constraints",
+    "define_contract_halls_ready_constraints",
     "define_contract_serve_constraints",
+    "define_contract_single_site_constraints",
     "define_contract_sites_constraints",
     "define_contract_size_constraints",
     "define_debt_constraints",
@@ -96,6 +99,26 @@ def define_ai_first_hall_constraints(m: pyo.ConcreteModel, d: ModelData) -> None
     )
 
 
+def define_ai_first_hall_cumulative_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """Valid inequality (Formulation.first_hall_cuts), for sites paying fixed_capex_usd:
+
+    ai_first_hall_cumulative[s,t]:
+        sum_{tau <= t} halls[s,tau] <= N_s sum_{tau <= t} first_hall[s,tau]
+    No hall starts before the first one, and never more than N_s in all. It implies
+    ai_first_hall_link (halls >= 0) but is tighter in the LP relaxation, where the link
+    lets a fraction 1/k of the fixed capex in each of k periods enable N_s halls in each.
+    """
+    f = d.formulation
+    if not (f.valid_inequalities and f.first_hall_cuts) or not d.fixed_capex_sites:
+        return
+    m.ai_first_hall_cumulative = pyo.Constraint(
+        m.S_fix,
+        m.T,
+        rule=lambda m, s, t: pyo.quicksum(m.halls[s, tau] for tau in m.T if tau <= t)
+        <= m.p_first_hall_m[s] * pyo.quicksum(m.first_hall[s, tau] for tau in m.T if tau <= t),
+    )
+
+
 def define_contract_size_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
     """contract_min[c]:  it_mw[c] >= m_c accept[c];  contract_max[c]:  it_mw[c] <= M_c accept[c]."""
     m.contract_min = pyo.Constraint(
@@ -154,6 +177,99 @@ def define_contract_sites_constraints(m: pyo.ConcreteModel, d: ModelData) -> Non
         single,
         rule=lambda m, c, s, t: m.serve[c, s, t] >= m.p_it_min[c] * m.uses[c, s],
     )
+
+
+def _single_site(d: ModelData, c: str) -> bool:
+    """c is served by one site over its whole term, with at least m_c > 0 IT MW if taken."""
+    con = d.contracts[c]
+    return con.max_sites == 1 and con.it_mw.min > 0
+
+
+def define_contract_single_site_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """Valid inequality (Formulation.single_site_cuts), c in C^u with k_c = 1, flexible
+    allocation, two or more active periods, t1_c its first active period:
+
+    contract_single_site[c,s,t]:  serve[c,s,t] = serve[c,s,t1_c],  t in T_c, t > t1_c
+    The one site that serves c serves all of it_mw[c] in every active period (the others
+    serve 0), so every site's service of c is the same in every period. Without the rows
+    the LP relaxation can serve a one-site lease from different sites in different periods.
+    """
+    f = d.formulation
+    if not (f.valid_inequalities and f.single_site_cuts):
+        return
+    keys = [
+        (c, s, t)
+        for c in d.uses_contracts
+        if d.contracts[c].max_sites == 1 and c not in d.fixed_contracts
+        for s in d.eligible[c]
+        for t in d.active[c][1:]
+    ]
+    if not keys:
+        return
+    m.contract_single_site = pyo.Constraint(
+        keys, rule=lambda m, c, s, t: m.serve[c, s, t] == m.serve[c, s, d.active[c][0]]
+    )
+
+
+def define_contract_halls_ready_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """Valid inequalities (Formulation.site_hall_cuts) for a contract c with k_c = 1 and
+    m_c > 0, at each eligible site s, with t1_c its first active period and
+    z_cs = uses[c,s] (c in C^u) or accept[c] (c has the one eligible site s, not committed):
+
+    contract_halls_ready[c,s]:  h_cs z_cs <= sum_{tau <= t1_c - L_s} halls[s,tau],
+        h_cs = ceil((m_c - E_s) / B_s) > 0   (0 halls possible at s: the right side is 0)
+    contract_first_hall_ready[c,s]:  z_cs <= sum_{tau <= t1_c - L_s} first_hall[s,tau],  s in S^f
+    If s serves c, it serves at least m_c in t1_c (contract_site_floor, contract_serve),
+    so available[s,t1_c] >= m_c: at least h_cs halls (an integer) started by t1_c - L_s,
+    and at a site without AI of its own the first of them too. The LP relaxation otherwise
+    lets a fraction of a hall, or of the fixed capex, carry a whole lease.
+    """
+    f = d.formulation
+    if not (f.valid_inequalities and f.site_hall_cuts):
+        return
+    uses = set(d.uses_contracts)
+    pairs: list[tuple[str, str]] = []
+    for c in d.contracts:
+        if not _single_site(d, c) or not d.active[c]:
+            continue
+        if c in uses:
+            pairs += [(c, s) for s in d.eligible[c]]
+        elif len(d.eligible[c]) == 1 and not d.contracts[c].committed:
+            # Committed: accept is fixed at 1 and the row would be a bare bound on halls;
+            # left out so that a lease that cannot be served is explained by the rules.
+            pairs.append((c, d.eligible[c][0]))
+    if not pairs:
+        return
+    mutable = m.p_halls_needed.mutable
+
+    def choice(m: pyo.ConcreteModel, c: str, s: str) -> Any:
+        return m.uses[c, s] if c in uses else m.accept[c]
+
+    def last(c: str, s: str) -> int:
+        return d.active[c][0] - d.ai(s).lead_time_periods
+
+    def halls_rule(m: pyo.ConcreteModel, c: str, s: str) -> Any:
+        h = m.p_halls_needed[c, s]
+        if not mutable and h == 0:
+            return pyo.Constraint.Skip
+        ready = [m.halls[s, tau] for tau in d.periods
+                 if tau <= last(c, s)] if s in d.hall_sites else []
+        if not ready:
+            if not mutable:
+                # No hall can be ready: s cannot serve c (h_cs > 0).
+                return choice(m, c, s) <= 0
+            return h * choice(m, c, s) <= 0
+        return h * choice(m, c, s) <= pyo.quicksum(ready)
+
+    m.contract_halls_ready = pyo.Constraint(pairs, rule=halls_rule)
+    fix = set(d.fixed_capex_sites)
+    first = [(c, s) for (c, s) in pairs if s in fix]
+    if first:
+        m.contract_first_hall_ready = pyo.Constraint(
+            first,
+            rule=lambda m, c, s: choice(m, c, s)
+            <= pyo.quicksum(m.first_hall[s, tau] for tau in d.periods if tau <= last(c, s)),
+        )
 
 
 def define_hall_block_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:

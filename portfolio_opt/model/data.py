@@ -31,6 +31,12 @@ class Formulation:
     # "block_binaries": one binary per block and period (symmetric, weaker)
     data_bounds: bool = True  # bounds from the data; False: an arbitrary big-M of BIG_M
     valid_inequalities: bool = True  # site-choice/acceptance/served-MW cuts, envelope hall cap
+    # Valid inequalities for the hard portfolios (docs/formulation.md; each needs
+    # valid_inequalities=True as well):
+    single_site_cuts: bool = True  # contract_single_site: a one-site lease is flat over its term
+    site_hall_cuts: bool = True  # contract_halls_ready: its site has the halls by its start
+    first_hall_cuts: bool = False  # ai_first_hall_cumulative: no hall before the first one
+    # (valid, but it moved no LP bound on the hard portfolios: off by default)
 
 
 BIG_M = 1.0e4  # the arbitrary constant a weaker formulation would use (IT MW)

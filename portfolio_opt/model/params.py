@@ -11,13 +11,17 @@ already multiplied by the period length (ypp years, D days, H hours).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pyomo.core as pyo
 
 from .data import BIG_M, MONEY_SCALE, ModelData
 
-__all__ = ["define_parameters", "parameter_values", "structure_signature", "update_parameters"]
+HALLS_NEEDED_EPS = 1e-9  # rounds h_cs down, never up, when m_c - E_s is a float multiple of B_s
+
+__all__ = ["define_parameters", "halls_needed", "parameter_values", "structure_signature",
+           "update_parameters"]
 
 # name -> index sets (attribute names on the model); () for a scalar Param.
 PARAM_INDEX: dict[str, tuple[str, ...]] = {
@@ -48,6 +52,7 @@ PARAM_INDEX: dict[str, tuple[str, ...]] = {
     "p_it_max": ("C",),
     "p_ai_rev": ("CT",),  # MUSD per served IT MW in t
     "p_serve_upper": ("CS",),
+    "p_halls_needed": ("CS",),  # halls s must have ready by c's start if it serves c alone
     "p_budget": (),
     "p_budget_period": ("T",),
     "p_tenant_share": (),
@@ -65,6 +70,18 @@ PARAM_INDEX: dict[str, tuple[str, ...]] = {
     "p_dr_credit": ("S_dr",),  # MUSD per MW standing ready over a whole period
     "p_dr_max": ("S_dr",),
 }
+
+
+def halls_needed(d: ModelData, c: str, s: str) -> float:
+    """h_cs = ceil(max(0, m_c - E_s) / B_s): the fewest halls started at s that let s serve
+    m_c IT MW (contract_halls_ready); at a site that can start no hall, 1 if E_s < m_c
+    (then no number of halls is enough) and 0 otherwise."""
+    need = d.contracts[c].it_mw.min - d.ai(s).existing_it_mw
+    if need <= HALLS_NEEDED_EPS * max(1.0, d.contracts[c].it_mw.min):
+        return 0.0
+    if s not in d.hall_max or d.hall_max[s] < 1:
+        return 1.0
+    return float(math.ceil(need / d.ai(s).block_it_mw - HALLS_NEEDED_EPS))
 
 
 def parameter_values(d: ModelData) -> dict[str, dict[Any, float]]:
@@ -126,6 +143,7 @@ def parameter_values(d: ModelData) -> dict[str, dict[Any, float]]:
             v["p_serve_upper"][c, s] = (
                 min(con.it_mw.max, d.available_upper(s)) if strong else BIG_M
             )
+            v["p_halls_needed"][c, s] = halls_needed(d, c, s)
     lim = d.instance.limits
     v["p_budget"][None] = (lim.capex_budget_usd or 0.0) * k
     per = lim.capex_budget_usd_per_period
