@@ -7,11 +7,8 @@ written). Heavy modules (pyomo, pandas) load only in the commands that need them
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from .errors import PortfolioOptError
+from .gcpause import gc_paused
 from .outpaths import check_out_dir, check_out_file
 
 app = typer.Typer(
@@ -54,21 +52,6 @@ _finished = False
 def _done() -> None:
     global _finished
     _finished = True
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector for one solve or validation: nearly everything
-    such a command allocates lives to its end (the imported libraries, the instance, the
-    model), so collections would rescan it several times over (a few tenths of a second
-    of a realistic solve) for little garbage. Commands that solve many times keep it on."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _guard(func: Any, *args: Any, **kwargs: Any) -> Any:
@@ -131,7 +114,7 @@ def solve(
 
     target = out if out is not None else Path("out") / instance.stem
     _guard(check_out_dir, target, "solve")  # before solving: a file there stays untouched
-    with _collector_paused():
+    with gc_paused():
         result = _guard(run)
         _guard(result.write, target, format=table_format.value)
         if report:
@@ -211,7 +194,7 @@ def validate(instance: InstanceArg) -> None:
     """Check an instance file without solving it (exit 0 valid, 2 invalid)."""
     from .loader import load_instance
 
-    with _collector_paused():
+    with gc_paused():
         inst = _guard(load_instance, instance)
         n_ai = sum(1 for s in inst.sites if s.ai is not None)
         typer.echo(

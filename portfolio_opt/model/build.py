@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import pyomo.core as pyo
 
+from ..gcpause import gc_paused
 from .constraints import (
     define_ai_first_hall_constraints,
     define_ai_first_hall_cumulative_constraints,
@@ -64,19 +63,6 @@ CONSTRAINT_FAMILIES: tuple[Family, ...] = (
     define_tenant_share_constraints,
     define_max_contracts_constraints,
 )
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector: Pyomo creates many small cyclic objects, and
-    collecting them while building, handing off or reading a model is wasted work."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def build_model(

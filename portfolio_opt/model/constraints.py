@@ -197,18 +197,9 @@ def define_contract_single_site_constraints(m: pyo.ConcreteModel, d: ModelData) 
     f = d.formulation
     if not (f.valid_inequalities and f.single_site_cuts):
         return
-    keys = [
-        (c, s, t)
-        for c in d.uses_contracts
-        if d.contracts[c].max_sites == 1 and c not in d.fixed_contracts
-        for s in d.eligible[c]
-        for t in d.active[c][1:]
-    ]
-    if not keys:
-        return
-    m.contract_single_site = pyo.Constraint(
-        keys, rule=lambda m, c, s, t: m.serve[c, s, t] == m.serve[c, s, d.active[c][0]]
-    )
+    single = [c for c in d.uses_contracts
+              if d.contracts[c].max_sites == 1 and c not in d.fixed_contracts]
+    _flat_over_term(m, d, "contract_single_site", single)
 
 
 def define_contract_halls_ready_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
@@ -443,17 +434,19 @@ def define_contract_fixed_allocation_constraints(m: pyo.ConcreteModel, d: ModelD
     """contract_fixed_allocation[c,s,t]:  serve[c,s,t] = serve[c,s,t0_c]
     for a fixed-allocation contract c, each eligible s and every active t after its first
     active period t0_c (spec v2 A: each site's IT MW is the same over the whole term)."""
-    keys = [
-        (c, s, t)
-        for c in d.fixed_contracts
-        for s in d.eligible[c]
-        for t in d.active[c][1:]
-    ]
+    _flat_over_term(m, d, "contract_fixed_allocation", d.fixed_contracts)
+
+
+def _flat_over_term(m: pyo.ConcreteModel, d: ModelData, name: str,
+                    contracts: list[str]) -> None:
+    """Rows ``name[c,s,t]``: serve[c,s,t] = serve[c,s,t1_c] for each of ``contracts``, each
+    eligible s and every active t after the first active period t1_c."""
+    keys = [(c, s, t) for c in contracts for s in d.eligible[c] for t in d.active[c][1:]]
     if not keys:
         return
-    m.contract_fixed_allocation = pyo.Constraint(
+    setattr(m, name, pyo.Constraint(
         keys, rule=lambda m, c, s, t: m.serve[c, s, t] == m.serve[c, s, d.active[c][0]]
-    )
+    ))
 
 
 def define_debt_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
