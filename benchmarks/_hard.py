@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _scale import lp_relaxation_bound
+
 # name -> (Formulation keyword arguments, extra HiGHS options). "base" is the formulation
 # as it was before the hard-portfolio work (main at ad2ee37): no single-site cuts.
 VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
@@ -56,19 +58,6 @@ def root_bound_from_log(text: str) -> float | None:
         except ValueError:
             continue
     return bound
-
-
-def lp_relaxation_bound(h: Any) -> float:
-    import highspy
-
-    lp = h.getLp()
-    lp.integrality_ = []
-    r = highspy.Highs()
-    r.setOptionValue("output_flag", False)
-    r.setOptionValue("threads", 1)
-    r.passModel(lp)
-    r.run()
-    return float(r.getInfo().objective_function_value)
 
 
 def measure(instance: Path, variant: str, time_limit: float, out: Path,

@@ -162,3 +162,17 @@ def median(values: list[float]) -> float:
     s = sorted(values)
     n = len(s)
     return s[n // 2] if n % 2 else 0.5 * (s[n // 2 - 1] + s[n // 2])
+
+
+def lp_relaxation_bound(highs: Any) -> float:
+    """The optimum of the held model with integrality dropped (a fresh HiGHS instance)."""
+    import highspy
+
+    lp = highs.getLp()
+    lp.integrality_ = []
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", 1)
+    h.passModel(lp)
+    h.run()
+    return float(h.getInfo().objective_function_value)

@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 import pytest
-from _scale import BASE_OPTIONS, generated_instance, rel_diff
+from _scale import BASE_OPTIONS, generated_instance, lp_relaxation_bound, rel_diff
 
 FORMULATION_SEEDS = (1, 2, 3, 4, 5)
 FORMULATION_TIME_LIMIT = float(os.environ.get("PORTFOLIO_OPT_BENCH_FORM_LIMIT", 300))
@@ -28,20 +28,6 @@ CHOICES: dict[str, dict[str, Any]] = {
     "all_weak": {"hall_encoding": "block_binaries", "data_bounds": False,
                  "valid_inequalities": False},
 }
-
-
-def lp_relaxation_bound(highs: Any) -> float:
-    """The optimum of the held model with integrality dropped (a fresh HiGHS instance)."""
-    import highspy
-
-    lp = highs.getLp()
-    lp.integrality_ = []
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("threads", 1)
-    h.passModel(lp)
-    h.run()
-    return float(h.getInfo().objective_function_value)
 
 
 def measure_choice(seed: int, name: str) -> dict[str, Any]:
