@@ -40,8 +40,11 @@ __all__ = [
     "Link",
     "Market",
     "Near",
+    "Risk",
+    "Scenario",
     "Site",
     "Source",
+    "Uncertainty",
 ]
 
 
@@ -119,8 +122,8 @@ def _integer(ge: int | None = None) -> PlainValidator:
     return PlainValidator(check)
 
 
-def _series(ge: float) -> PlainValidator:
-    scalar = _bounded(ge=ge).func
+def _series(ge: float | None = None, gt: float | None = None) -> PlainValidator:
+    scalar = _bounded(ge=ge, gt=gt).func
 
     def check(value: Any) -> float | list[float]:
         if isinstance(value, dict):
@@ -224,6 +227,8 @@ Year = Annotated[int, _integer()]
 NonNegInt = Annotated[int, _integer(ge=0)]
 PosInt = Annotated[int, _integer(ge=1)]
 Series = Annotated[float | list[float], _series(ge=0)]
+PosSeries = Annotated[float | list[float], _series(gt=0)]
+Weight01 = Annotated[float, _bounded(ge=0, le=1)]
 BlockSeries = Annotated[float | list[float] | dict[str, float | list[float]],
                         _block_series(ge=0)]
 Bool = Annotated[bool, PlainValidator(_strict_bool)]
@@ -278,7 +283,8 @@ class Block(_Strict):
 
 
 class Market(_Strict):
-    hashprice_usd_per_ph_day: Series
+    # Required without `uncertainty`, absent with it (a cross-check in validate.py).
+    hashprice_usd_per_ph_day: Series | None = None
     blocks: list[Block] | None = None
 
 
@@ -420,18 +426,41 @@ class Finance(_Strict):
     debt: Debt
 
 
+class Scenario(_Strict):
+    """One hashprice (and energy-price) future (spec v2, part B)."""
+
+    id: Id
+    probability: Pos  # the probabilities sum to 1 within 1e-9 (validate.py)
+    hashprice_usd_per_ph_day: Series
+    energy_price_scale: PosSeries = 1.0  # multiplies every grid and source price
+
+
+class Risk(_Strict):
+    cvar_alpha: Fraction01 = 0.95
+    cvar_weight: Weight01 = 0.0
+
+
+class Uncertainty(_Strict):
+    """Scenarios, how decisions may adapt to them, and the risk measure (spec v2, part B)."""
+
+    scenarios: Annotated[list[Scenario], Field(min_length=1)]
+    structure: Literal["two_stage", "multi_stage"] = "two_stage"
+    risk: Risk = Field(default_factory=Risk)
+
+
 class Instance(_Strict):
     """A whole instance document. Build one in Python or with :func:`load_instance`."""
 
     name: Id
     horizon: Horizon
-    market: Market
+    market: Market = Field(default_factory=Market)
     sites: Annotated[list[Site], Field(min_length=1)]
     sources: list[Source] = Field(default_factory=list)
     links: list[Link] = Field(default_factory=list)
     contracts: list[Contract] = Field(default_factory=list)
     limits: Limits = Field(default_factory=Limits)
     finance: Finance | None = None
+    uncertainty: Uncertainty | None = None
 
     def series(self, value: float | list[float]) -> list[float]:
         """Expand a validated series to one value per period."""
