@@ -82,6 +82,7 @@ def solve(
     marginal_values: bool = True,
     mip_start: bool = True,
     progress: Callable[[SolveProgress], None] | None = None,
+    value_of_information: bool = False,
 ) -> Result:
     """Solve an instance (a file path, an :class:`Instance` or a plain dict).
 
@@ -94,6 +95,10 @@ def solve(
     stops HiGHS and returns the best plan found with status ``interrupted``. ``progress``
     is called with a :class:`~portfolio_opt.monitor.SolveProgress` about four times a
     second; the same events are logged at INFO on ``portfolio_opt.solver`` once a second.
+
+    ``value_of_information=True`` (an instance with ``uncertainty``) adds ``evpi_usd`` and
+    ``vss_usd`` to ``result.risk`` (spec v2 B; one more solve per scenario and two for the
+    mean-value plan, each with the same options; docs/uncertainty.md).
     """
     from .model.build import gc_paused
     from .monitor import SolveMonitor
@@ -107,9 +112,41 @@ def solve(
             # HiGHS holds the model and the plan is read from the variables alone: the
             # constraint expressions would only sit in memory through the solve.
             release_structure(built)
-        return result_from_solve(built, engine, options, str(profile),
-                                 marginals=marginal_values, monitor=SolveMonitor(progress),
-                                 mip_start=mip_start)
+        result = result_from_solve(built, engine, options, str(profile),
+                                   marginals=marginal_values, monitor=SolveMonitor(progress),
+                                   mip_start=mip_start)
+    if value_of_information:
+        _add_value_of_information(result, built, options, str(profile), mip_start)
+    return result
+
+
+def _add_value_of_information(result: Result, built: Model, options: dict[str, Any],
+                              profile: str, mip_start: bool) -> None:
+    """evpi_usd and vss_usd into result.risk (spec v2 B), details into result.extra."""
+    from .value_of_information import fix_first_stage, value_of_information
+
+    if result.risk is None:
+        result.extra["value_of_information"] = "not computed: the instance has no uncertainty"
+        return
+    if not result.has_plan or result.status == Status.INTERRUPTED:
+        result.extra["value_of_information"] = "not computed: no plan to compare"
+        return
+
+    def solve_one(instance: Instance, fix: Model | None = None) -> tuple[Result, Model]:
+        from .model.build import gc_paused
+
+        with gc_paused():
+            one = build(instance)
+            if fix is not None:
+                fix_first_stage(one.pyomo, fix.pyomo, one.data.multi_stage)
+            res = result_from_solve(one, handoff(one), options, profile, explain=False,
+                                    mip_start=mip_start and fix is None)
+        return res, one
+
+    found = value_of_information(result, built.instance, solve_one)
+    result.risk["evpi_usd"] = found["evpi_usd"]
+    result.risk["vss_usd"] = found["vss_usd"]
+    result.extra["value_of_information"] = found["details"]
 
 
 # Above this many variables the standard-form hand-off beats the persistent interface even
@@ -121,7 +158,9 @@ def model_size(built: Model) -> int:
     """Number of variables of a built model (from its index sets, without walking it)."""
     m = built.pyomo
     per_block = len(m.S_btc) + len(m.S_grid) + len(m.R) + len(m.A) + len(m.S_dr)
-    per_period = len(m.S_exp) + len(m.S_hall) + len(m.S_fix) + len(m.B) * per_block
+    scenarios = len(m.W) if built.data.by_scenario else 1
+    per_period = (len(m.S_exp) + len(m.S_hall) + len(m.S_fix)
+                  + scenarios * len(m.B) * per_block)
     return (len(m.T) * per_period + len(m.CST) + len(m.CS_uses) + 2 * len(m.C)
             + len(m.T_loan))
 
@@ -234,11 +273,20 @@ def result_from_solve(built: Model, engine: Any, options: dict[str, Any], profil
                              else "no plan had been found"))
     interrupted_plan = outcome.status == Status.INTERRUPTED and outcome.has_solution
     if outcome.status.has_plan or interrupted_plan:
-        tables, totals = extract_plan(built.pyomo, built.data)
+        if built.data.by_scenario:
+            from .extract_scenarios import extract_stochastic
+
+            tables, totals, risk, scenarios = extract_stochastic(built.pyomo, built.data)
+            result.risk = dict(risk)
+            result.scenarios = scenarios
+            npv = risk["expected_npv_usd"]
+        else:
+            tables, totals = extract_plan(built.pyomo, built.data)
+            npv = plan_npv(tables, totals)
         for key, df in tables.items():
             setattr(result, key, df)
         result.totals = dict(totals)
-        result.objective_npv_usd = plan_npv(tables, totals)
+        result.objective_npv_usd = npv
         if outcome.status == Status.FEASIBLE:
             result.message = (
                 f"stopped by a limit ({outcome.termination}) with a feasible plan; "
@@ -249,7 +297,11 @@ def result_from_solve(built: Model, engine: Any, options: dict[str, Any], profil
                    "first bound)")
             )
             result.extra["bound_source"] = outcome.bound_source
-        if marginals and not interrupted_plan:
+        if marginals and not interrupted_plan and built.data.by_scenario:
+            result.extra["marginal_values"] = (
+                "not computed: marginal values are for instances without uncertainty "
+                "(docs/uncertainty.md)")
+        elif marginals and not interrupted_plan:
             from .marginal import marginal_values
 
             result.marginal_values = marginal_values(restore_structure(built), options)

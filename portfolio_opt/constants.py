@@ -13,6 +13,8 @@ __all__ = [
     "FLOW_COLUMNS",
     "MARGINAL_COLUMNS",
     "OUTPUT_FILES",
+    "RISK_FIELDS",
+    "SCENARIO_COLUMNS",
     "SITE_PERIOD_BLOCK_COLUMNS",
     "SITE_PERIOD_COLUMNS",
     "SUMMARY_TOTALS",
@@ -72,6 +74,10 @@ CASHFLOW_COLUMNS = [
 # summary.json totals that complete the NPV identity (spec v2 A and D):
 # objective_npv_usd = sum(discounted) + terminal_value_usd - debt_after_horizon_usd
 SUMMARY_TOTALS = ["terminal_value_usd", "debt_principal_usd", "debt_after_horizon_usd"]
+# summary.json of an instance with `uncertainty` (spec v2 B), after objective_npv_usd
+RISK_FIELDS = ["expected_npv_usd", "cvar_usd", "cvar_alpha", "cvar_weight", "objective_usd"]
+# scenarios.csv (spec v2 B)
+SCENARIO_COLUMNS = ["scenario", "probability", "npv_usd", "in_cvar_tail"]
 # marginal_values.csv (docs/marginal_values.md)
 MARGINAL_COLUMNS = [
     "kind", "entity", "direction", "period", "year", "value_usd_per_unit",
@@ -82,6 +88,7 @@ OUTPUT_FILES = {
     "summary": "summary.json",
     "site_periods": "site_periods.csv",
     "site_period_blocks": "site_period_blocks.csv",
+    "scenarios": "scenarios.csv",
     "contracts": "contracts.csv",
     "contract_site_periods": "contract_site_periods.csv",
     "flows": "flows.csv",

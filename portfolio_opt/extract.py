@@ -24,7 +24,7 @@ from .constants import (
 from .model.data import MONEY_SCALE, ModelData
 from .model.finance import YEAR_TOL
 
-__all__ = ["extract_plan", "extract_tables", "plan_npv"]
+__all__ = ["extract_plan", "extract_tables", "plan_npv", "scenario_values"]
 
 _ZERO = 1e-9
 
@@ -46,8 +46,46 @@ def extract_tables(m: Any, d: ModelData) -> dict[str, pd.DataFrame]:
     return extract_plan(m, d)[0]
 
 
-def extract_plan(m: Any, d: ModelData) -> tuple[dict[str, pd.DataFrame], dict[str, float]]:
-    """The plan's tables and the summary totals of :data:`SUMMARY_TOTALS` (USD)."""
+def scenario_values(m: Any, d: ModelData, w: str) -> dict[str, dict[Any, float]]:
+    """Every variable's values in scenario w, keyed as in a deterministic model: (s, t, b)
+    for the operational ones, (s, t) / (c, s, t) / t for the first-stage ones (spec v2 B:
+    under multi_stage those of w's node in each period)."""
+
+    def values(var: Any) -> dict[Any, float]:
+        return {k: _clean(v) for k, v in var.extract_values().items()}
+
+    def operational(var: Any) -> dict[Any, float]:
+        vals = values(var)
+        if not d.by_scenario:
+            return vals
+        return {(a, t, b): v for (a, t, ww, b), v in vals.items() if ww == w}
+
+    def staged(var: Any) -> dict[Any, float]:
+        vals = values(var)
+        if not d.multi_stage:
+            return vals
+        out = {}
+        for key, v in vals.items():
+            *head, t, n = key
+            if d.node[t, w] == n:
+                out[(*head, t) if head else t] = v
+        return out
+
+    return {
+        "btc_mw": operational(m.btc_mw), "grid_mw": operational(m.grid_mw),
+        "gen_mw": operational(m.gen_mw), "dr_mw": operational(m.dr_mw),
+        "flow_mw": operational(m.flow_mw), "buy_mw": staged(m.buy_mw),
+        "halls": staged(m.halls), "serve": staged(m.serve), "loan": staged(m.loan),
+        "it_mw": values(m.it_mw),
+    }
+
+
+def extract_plan(m: Any, d: ModelData, w: str | None = None
+                 ) -> tuple[dict[str, pd.DataFrame], dict[str, float]]:
+    """The plan's tables and the summary totals of :data:`SUMMARY_TOTALS` (USD), in
+    scenario w (the first, or only, scenario by default)."""
+    if w is None:
+        w = d.scenarios[0]
     T = d.periods
     ypp = d.ypp
     start_year = d.instance.horizon.start_year
@@ -55,22 +93,20 @@ def extract_plan(m: Any, d: ModelData) -> tuple[dict[str, pd.DataFrame], dict[st
     if float(ypp).is_integer():
         year = {t: int(y) for t, y in year.items()}
 
-    def values(var: Any) -> dict[Any, float]:
-        return {k: _clean(v) for k, v in var.extract_values().items()}
-
-    w = d.share
-    btc_b = values(m.btc_mw)  # (s, t, b)
-    grid_b = values(m.grid_mw)
-    gen_b = values(m.gen_mw)
-    dr_b = values(m.dr_mw)
-    buy = values(m.buy_mw)
-    halls = {k: round(v) for k, v in values(m.halls).items()}
-    serve = {k: v for k, v in values(m.serve).items()}
+    vals = scenario_values(m, d, w)
+    share = d.share
+    btc_b = vals["btc_mw"]  # (s, t, b)
+    grid_b = vals["grid_mw"]
+    gen_b = vals["gen_mw"]
+    dr_b = vals["dr_mw"]
+    buy = vals["buy_mw"]
+    halls = {k: round(v) for k, v in vals["halls"].items()}
+    serve = vals["serve"]
     # Per-period tables report share-weighted averages over the price blocks (spec v2 C).
-    btc = _weighted(btc_b, w)
-    grid = _weighted(grid_b, w)
-    dr = _weighted(dr_b, w)
-    flow = _weighted(values(m.flow_mw), w)
+    btc = _weighted(btc_b, share)
+    grid = _weighted(grid_b, share)
+    dr = _weighted(dr_b, share)
+    flow = _weighted(vals["flow_mw"], share)
 
     served_at: dict[tuple[str, int], float] = defaultdict(float)
     for (_c, s, t), v in serve.items():
@@ -102,7 +138,7 @@ def extract_plan(m: Any, d: ModelData) -> tuple[dict[str, pd.DataFrame], dict[st
             if site.btc is not None:
                 bt = site.btc
                 load += bt.pue * b
-                cash[t]["btc_revenue"] += d.btc_revenue[s, t] * b
+                cash[t]["btc_revenue"] += d.btc_revenue[d.opt(s, t, w)] * b
                 cash[t]["opex"] += ypp * bt.opex_usd_per_mw_year * b
                 if bt.expansion is not None:
                     cash[t]["capex"] += bt.expansion.capex_usd_per_mw * buy.get((s, t), 0.0)
@@ -111,8 +147,9 @@ def extract_plan(m: Any, d: ModelData) -> tuple[dict[str, pd.DataFrame], dict[st
                     cash[t]["dr_credit"] += credit * dr.get((s, t), 0.0)
             g = grid.get((s, t), 0.0)
             if site.grid is not None:
-                cash[t]["energy_cost"] += d.hours * sum(
-                    w[k] * d.grid_price[s][t, k] * grid_b.get((s, t, k), 0.0) for k in d.blocks)
+                cash[t]["energy_cost"] += d.hours * d.energy_scale[t, w] * sum(
+                    share[k] * d.grid_price[s][t, k] * grid_b.get((s, t, k), 0.0)
+                    for k in d.blocks)
             rows.append((s, t, year[t], b, buy.get((s, t), 0.0), h, reserved, available,
                          served_at[s, t], g, load, dr.get((s, t), 0.0)))
     for t in T:
@@ -122,8 +159,9 @@ def extract_plan(m: Any, d: ModelData) -> tuple[dict[str, pd.DataFrame], dict[st
 
     for r in d.sources:
         for t in T:
-            cash[t]["energy_cost"] += d.hours * sum(
-                w[k] * d.source_price[r][t, k] * gen_b.get((r, t, k), 0.0) for k in d.blocks)
+            cash[t]["energy_cost"] += d.hours * d.energy_scale[t, w] * sum(
+                share[k] * d.source_price[r][t, k] * gen_b.get((r, t, k), 0.0)
+                for k in d.blocks)
 
     csp_rows = []
     contract_npv: dict[str, float] = defaultdict(float)
@@ -143,7 +181,7 @@ def extract_plan(m: Any, d: ModelData) -> tuple[dict[str, pd.DataFrame], dict[st
                 contract_sites[c].append(s)
     contract_site_periods = pd.DataFrame(csp_rows, columns=CONTRACT_SITE_PERIOD_COLUMNS)
 
-    it_mw = values(m.it_mw)
+    it_mw = vals["it_mw"]
     crow = []
     for c, con in d.contracts.items():
         mw = it_mw.get(c, 0.0)
@@ -158,7 +196,7 @@ def extract_plan(m: Any, d: ModelData) -> tuple[dict[str, pd.DataFrame], dict[st
             for a, arc in enumerate(d.arcs) for t in T]
     flows = pd.DataFrame(frow, columns=FLOW_COLUMNS)
 
-    debt_discounted, after_horizon, principal = _debt_cash(m, d, cash)
+    debt_discounted, after_horizon, principal = _debt_cash(vals["loan"], d, cash)
     crows = []
     for t in T:
         c_ = cash[t]
@@ -207,7 +245,7 @@ def _block_rows(d: ModelData, btc: dict[Any, float], grid: dict[Any, float],
     return pd.DataFrame(rows, columns=SITE_PERIOD_BLOCK_COLUMNS)
 
 
-def _debt_cash(m: Any, d: ModelData, cash: dict[int, dict[str, float]]
+def _debt_cash(loan: dict[Any, float], d: ModelData, cash: dict[int, dict[str, float]]
                ) -> tuple[dict[int, float], float, float]:
     """Fill debt_drawn and debt_service per period (spec v2 D); return each period's
     discounted debt cash, the discounted payments after the horizon and the principal."""
@@ -217,7 +255,7 @@ def _debt_cash(m: Any, d: ModelData, cash: dict[int, dict[str, float]]
     after = principal = 0.0
     if not d.loans:
         return discounted, after, principal
-    loans = {t: _clean(v) * MONEY_SCALE for t, v in m.loan.extract_values().items()}
+    loans = {t: v * MONEY_SCALE for t, v in loan.items()}
     end = T[-1] * d.ypp
     for t, schedule in d.loans.items():
         amount = loans.get(t, 0.0)

@@ -64,6 +64,11 @@ class Result:
     totals: dict[str, float | None] = field(
         default_factory=lambda: dict.fromkeys(SUMMARY_TOTALS)
     )
+    # With `uncertainty` (spec v2 B): expected_npv_usd, cvar_usd, cvar_alpha, cvar_weight,
+    # objective_usd (and evpi_usd, vss_usd when asked for); None for a deterministic instance.
+    risk: dict[str, float | None] | None = None
+    # scenarios.csv: scenario, probability, npv_usd, in_cvar_tail (with `uncertainty`)
+    scenarios: pd.DataFrame | None = None
 
     @property
     def has_plan(self) -> bool:
@@ -77,6 +82,7 @@ class Result:
             "instance": self.instance_name,
             "status": str(self.status),
             "objective_npv_usd": self.objective_npv_usd,
+            **(self.risk or {}),
             **self.totals,
             "mip_gap": self.mip_gap,
             "objective_bound_usd": self.objective_bound_usd,
@@ -100,6 +106,8 @@ class Result:
         }
         if self.site_period_blocks is not None:
             tables["site_period_blocks"] = self.site_period_blocks
+        if self.scenarios is not None:
+            tables["scenarios"] = self.scenarios
         return tables
 
     def write(self, out_dir: str | Path, format: str = "csv") -> list[Path]:
@@ -122,9 +130,10 @@ class Result:
                 written.append(target)
             elif target.exists():
                 target.unlink()
-        stale_blocks = out / OUTPUT_FILES["site_period_blocks"]
-        if "site_period_blocks" not in self.tables() and stale_blocks.exists():
-            stale_blocks.unlink()  # an earlier run's blocks must not sit beside this plan
+        for optional in ("site_period_blocks", "scenarios"):
+            stale = out / OUTPUT_FILES[optional]
+            if optional not in self.tables() and stale.exists():
+                stale.unlink()  # an earlier run's file must not sit beside this plan
         workbook = out / "results.xlsx"
         if self.has_plan and format == "xlsx":
             from .spreadsheet import write_results_workbook

@@ -3,6 +3,10 @@
 Symbols: F_s fleet MW, X_s expansion max MW, E_s existing IT MW, B_s block IT MW,
 N_s most halls, L_s lead time, P^b_s / P^a_s BTC / AI PUE, Q_s site capacity MW,
 m_c / M_c contract IT MW range, k_c max sites, U_cs = min(M_c, E_s + B_s N_s).
+
+Scenarios (spec v2 B): rows on operational variables hold in every scenario w (a w in
+their key when the instance has scenarios); rows on first-stage variables hold once, or
+under multi_stage once per node of the scenario tree (a node in their key).
 """
 
 from __future__ import annotations
@@ -40,11 +44,28 @@ __all__ = [
 ]
 
 
+def _add(m: pyo.ConcreteModel, name: str, rows: dict[Any, Any]) -> None:
+    """Constraint ``name`` with one row per key of ``rows`` (key -> relational expression)."""
+    setattr(m, name, pyo.Constraint(
+        list(rows), rule=lambda m, *k: rows[k if len(k) > 1 else k[0]]))
+
+
+def _node_key(d: ModelData, head: tuple[Any, ...], n: str) -> Any:
+    """Key of a row over first-stage variables of every period: head, or (*head, node)
+    with the node of the last period under multi_stage."""
+    key = (*head, n) if d.multi_stage else head
+    return key[0] if len(key) == 1 else key
+
+
+def _leaves(d: ModelData) -> list[str]:
+    return d.nodes(d.periods[-1])
+
+
 def define_btc_fleet_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
-    """btc_fleet[s,t,b]:  btc_mw[s,t,b] <= F_s + sum_{tau <= t} buy_mw[s,tau]."""
-    m.btc_fleet = pyo.Constraint(
-        m.S_btc, m.T, m.B, rule=lambda m, s, t, b: m.btc_mw[s, t, b] <= fleet(m, d, s, t)
-    )
+    """btc_fleet[s,t,w,b]:  btc_mw[s,t,w,b] <= F_s + sum_{tau <= t} buy_mw[s,tau]."""
+    _add(m, "btc_fleet", {
+        d.op(s, t, w, b): m.btc_mw[d.op(s, t, w, b)] <= fleet(m, d, s, t, w)
+        for s in d.btc_sites for t in d.periods for w in d.scenarios for b in d.blocks})
 
 
 def define_btc_demand_response_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
@@ -53,27 +74,25 @@ def define_btc_demand_response_constraints(m: pyo.ConcreteModel, d: ModelData) -
     variable's bound)."""
     if not d.dr_sites:
         return
-    m.btc_demand_response = pyo.Constraint(
-        m.S_dr, m.T, m.B,
-        rule=lambda m, s, t, b: m.dr_mw[s, t, b] <= m.p_btc_pue[s] * m.btc_mw[s, t, b],
-    )
+    _add(m, "btc_demand_response", {
+        d.op(s, t, w, b): m.dr_mw[d.op(s, t, w, b)] <= m.p_btc_pue[s] * m.btc_mw[d.op(s, t, w, b)]
+        for s in d.dr_sites for t in d.periods for w in d.scenarios for b in d.blocks})
 
 
 def define_btc_expansion_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
     """btc_expansion[s]:  sum_t buy_mw[s,t] <= X_s."""
-
-    def rule(m: pyo.ConcreteModel, s: str) -> Any:
-        return pyo.quicksum(m.buy_mw[s, t] for t in m.T) <= m.p_exp_max[s]
-
-    m.btc_expansion = pyo.Constraint(m.S_exp, rule=rule)
+    _add(m, "btc_expansion", {
+        _node_key(d, (s,), n):
+        pyo.quicksum(m.buy_mw[d.fs((s,), t, n)] for t in d.periods) <= m.p_exp_max[s]
+        for s in d.exp_sites for n in _leaves(d)})
 
 
 def define_ai_hall_limit_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
     """ai_hall_limit[s]:  sum_t halls[s,t] <= N_s = floor((max_it_mw - E_s) / B_s + 1e-9)."""
-    m.ai_hall_limit = pyo.Constraint(
-        m.S_hall,
-        rule=lambda m, s: pyo.quicksum(m.halls[s, t] for t in m.T) <= m.p_hall_max[s],
-    )
+    _add(m, "ai_hall_limit", {
+        _node_key(d, (s,), n):
+        pyo.quicksum(m.halls[d.fs((s,), t, n)] for t in d.periods) <= m.p_hall_max[s]
+        for s in d.hall_sites for n in _leaves(d)})
 
 
 def define_ai_first_hall_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
@@ -85,18 +104,17 @@ def define_ai_first_hall_constraints(m: pyo.ConcreteModel, d: ModelData) -> None
     Together: first_hall[s,t] = 1 exactly in the period the first hall starts, so the fixed
     capex lands in that period's capex (and per-period budget), never earlier.
     """
-    m.ai_first_hall_once = pyo.Constraint(
-        m.S_fix, rule=lambda m, s: pyo.quicksum(m.first_hall[s, t] for t in m.T) <= 1
-    )
-    m.ai_first_hall_link = pyo.Constraint(
-        m.S_fix,
-        m.T,
-        rule=lambda m, s, t: m.halls[s, t]
-        <= m.p_first_hall_m[s] * pyo.quicksum(m.first_hall[s, tau] for tau in m.T if tau <= t),
-    )
-    m.ai_first_hall_start = pyo.Constraint(
-        m.S_fix, m.T, rule=lambda m, s, t: m.first_hall[s, t] <= m.halls[s, t]
-    )
+    fix, T = d.fixed_capex_sites, d.periods
+    _add(m, "ai_first_hall_once", {
+        _node_key(d, (s,), n): pyo.quicksum(m.first_hall[d.fs((s,), t, n)] for t in T) <= 1
+        for s in fix for n in _leaves(d)})
+    _add(m, "ai_first_hall_link", {
+        d.fs((s,), t, n): m.halls[d.fs((s,), t, n)] <= m.p_first_hall_m[s] * pyo.quicksum(
+            m.first_hall[d.fs((s,), tau, n)] for tau in T if tau <= t)
+        for s in fix for t in T for n in d.nodes(t)})
+    _add(m, "ai_first_hall_start", {
+        d.fs((s,), t, n): m.first_hall[d.fs((s,), t, n)] <= m.halls[d.fs((s,), t, n)]
+        for s in fix for t in T for n in d.nodes(t)})
 
 
 def define_ai_first_hall_cumulative_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
@@ -111,12 +129,13 @@ def define_ai_first_hall_cumulative_constraints(m: pyo.ConcreteModel, d: ModelDa
     f = d.formulation
     if not (f.valid_inequalities and f.first_hall_cuts) or not d.fixed_capex_sites:
         return
-    m.ai_first_hall_cumulative = pyo.Constraint(
-        m.S_fix,
-        m.T,
-        rule=lambda m, s, t: pyo.quicksum(m.halls[s, tau] for tau in m.T if tau <= t)
-        <= m.p_first_hall_m[s] * pyo.quicksum(m.first_hall[s, tau] for tau in m.T if tau <= t),
-    )
+    T = d.periods
+    _add(m, "ai_first_hall_cumulative", {
+        d.fs((s,), t, n):
+        pyo.quicksum(m.halls[d.fs((s,), tau, n)] for tau in T if tau <= t)
+        <= m.p_first_hall_m[s] * pyo.quicksum(
+            m.first_hall[d.fs((s,), tau, n)] for tau in T if tau <= t)
+        for s in d.fixed_capex_sites for t in T for n in d.nodes(t)})
 
 
 def define_contract_size_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
@@ -131,13 +150,10 @@ def define_contract_size_constraints(m: pyo.ConcreteModel, d: ModelData) -> None
 
 def define_contract_serve_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
     """contract_serve[c,t]:  sum_{s in eligible(c)} serve[c,s,t] = it_mw[c], t in term(c)."""
-    m.contract_serve = pyo.Constraint(
-        m.CT,
-        rule=lambda m, c, t: pyo.quicksum(
-            m.serve[c, s, t] for s in d.eligible[c]
-        )
-        == m.it_mw[c],
-    )
+    _add(m, "contract_serve", {
+        d.fs((c,), t, n):
+        pyo.quicksum(m.serve[d.fs((c, s), t, n)] for s in d.eligible[c]) == m.it_mw[c]
+        for c, t in m.CT for n in d.nodes(t)})
 
 
 def define_contract_sites_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
@@ -152,9 +168,9 @@ def define_contract_sites_constraints(m: pyo.ConcreteModel, d: ModelData) -> Non
     """
     cst = [(c, s, t) for (c, s, t) in m.CST if c in m.C_uses]
 
-    m.contract_site_use = pyo.Constraint(
-        cst, rule=lambda m, c, s, t: m.serve[c, s, t] <= m.p_serve_upper[c, s] * m.uses[c, s]
-    )
+    _add(m, "contract_site_use", {
+        d.fs((c, s), t, n): m.serve[d.fs((c, s), t, n)] <= m.p_serve_upper[c, s] * m.uses[c, s]
+        for c, s, t in cst for n in d.nodes(t)})
     m.contract_site_count = pyo.Constraint(
         m.C_uses,
         rule=lambda m, c: pyo.quicksum(m.uses[c, s] for s in d.eligible[c])
@@ -173,10 +189,9 @@ def define_contract_sites_constraints(m: pyo.ConcreteModel, d: ModelData) -> Non
         (c, s, t) for (c, s, t) in cst
         if d.contracts[c].max_sites == 1 and d.contracts[c].it_mw.min > 0
     ]
-    m.contract_site_floor = pyo.Constraint(
-        single,
-        rule=lambda m, c, s, t: m.serve[c, s, t] >= m.p_it_min[c] * m.uses[c, s],
-    )
+    _add(m, "contract_site_floor", {
+        d.fs((c, s), t, n): m.serve[d.fs((c, s), t, n)] >= m.p_it_min[c] * m.uses[c, s]
+        for c, s, t in single for n in d.nodes(t)})
 
 
 def _single_site(d: ModelData, c: str) -> bool:
@@ -239,11 +254,11 @@ def define_contract_halls_ready_constraints(m: pyo.ConcreteModel, d: ModelData) 
     def last(c: str, s: str) -> int:
         return d.active[c][0] - d.ai(s).lead_time_periods
 
-    def halls_rule(m: pyo.ConcreteModel, c: str, s: str) -> Any:
+    def halls_row(c: str, s: str, n: str) -> Any:
         h = m.p_halls_needed[c, s]
         if not mutable and h == 0:
-            return pyo.Constraint.Skip
-        ready = [m.halls[s, tau] for tau in d.periods
+            return None
+        ready = [m.halls[d.fs((s,), tau, n)] for tau in d.periods
                  if tau <= last(c, s)] if s in d.hall_sites else []
         if not ready:
             if not mutable:
@@ -252,15 +267,19 @@ def define_contract_halls_ready_constraints(m: pyo.ConcreteModel, d: ModelData) 
             return h * choice(m, c, s) <= 0
         return h * choice(m, c, s) <= pyo.quicksum(ready)
 
-    m.contract_halls_ready = pyo.Constraint(pairs, rule=halls_rule)
+    def ready_nodes(c: str, s: str) -> list[str]:
+        return d.nodes(max(1, last(c, s)))
+
+    rows = {_node_key(d, (c, s), n): halls_row(c, s, n)
+            for c, s in pairs for n in ready_nodes(c, s)}
+    _add(m, "contract_halls_ready", {k: r for k, r in rows.items() if r is not None})
     fix = set(d.fixed_capex_sites)
     first = [(c, s) for (c, s) in pairs if s in fix]
     if first:
-        m.contract_first_hall_ready = pyo.Constraint(
-            first,
-            rule=lambda m, c, s: choice(m, c, s)
-            <= pyo.quicksum(m.first_hall[s, tau] for tau in d.periods if tau <= last(c, s)),
-        )
+        _add(m, "contract_first_hall_ready", {
+            _node_key(d, (c, s), n): choice(m, c, s) <= pyo.quicksum(
+                m.first_hall[d.fs((s,), tau, n)] for tau in d.periods if tau <= last(c, s))
+            for c, s in first for n in ready_nodes(c, s)})
 
 
 def define_hall_block_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
@@ -271,6 +290,9 @@ def define_hall_block_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
     """
     if d.formulation.hall_encoding != "block_binaries":
         return
+    if d.multi_stage:
+        raise ValueError("the block-binary hall encoding is for deterministic and two-stage "
+                         "models only")
     keys = [(s, k) for s in d.hall_sites for k in range(1, d.hall_max[s] + 1)]
     m.SK_hall = pyo.Set(dimen=2, initialize=keys, ordered=True)
     m.hall_block = pyo.Var(m.SK_hall, m.T, domain=pyo.Binary)
@@ -284,21 +306,22 @@ def define_hall_block_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
     )
 
 
-def _served_at(d: ModelData, m: pyo.ConcreteModel) -> dict[tuple[str, int], list[Any]]:
-    by_site: dict[tuple[str, int], list[Any]] = defaultdict(list)
+def _served_at(d: ModelData, m: pyo.ConcreteModel) -> dict[tuple[str, int], list[str]]:
+    """(site, period) -> the contracts it may serve then."""
+    by_site: dict[tuple[str, int], list[str]] = defaultdict(list)
     for c, s, t in m.CST:
-        by_site[s, t].append(m.serve[c, s, t])
+        by_site[s, t].append(c)
     return by_site
 
 
 def define_site_ai_capacity_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
     """site_ai_capacity[s,t]:  sum_c serve[c,s,t] <= available[s,t]."""
     served = _served_at(d, m)
-    keys = [(s, t) for s in d.ai_sites for t in d.periods if served.get((s, t))]
-    m.site_ai_capacity = pyo.Constraint(
-        keys,
-        rule=lambda m, s, t: pyo.quicksum(served[s, t]) <= available(m, d, s, t),
-    )
+    _add(m, "site_ai_capacity", {
+        d.fs((s,), t, n):
+        pyo.quicksum(m.serve[d.fs((c, s), t, n)] for c in served[s, t])
+        <= available(m, d, s, t, n)
+        for s in d.ai_sites for t in d.periods if served.get((s, t)) for n in d.nodes(t)})
 
 
 def define_site_envelope_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
@@ -309,18 +332,22 @@ def define_site_envelope_constraints(m: pyo.ConcreteModel, d: ModelData) -> None
     """
     btc = set(d.btc_sites)
     halls = set(d.hall_sites)
-    keys = [(s, t, b) for s in d.sites if s in btc or s in halls for t in d.periods
-            for b in (d.blocks if s in btc else d.blocks[:1])]
 
-    def rule(m: pyo.ConcreteModel, s: str, t: int, b: str) -> Any:
+    def row(s: str, t: int, w: str, b: str) -> Any:
         load: Any = 0.0
         if s in btc:
-            load = m.p_btc_pue[s] * m.btc_mw[s, t, b]
+            load = m.p_btc_pue[s] * m.btc_mw[d.op(s, t, w, b)]
         if s in d.hall_max:
-            load = load + m.p_ai_pue[s] * reserved(m, d, s, t)
+            load = load + m.p_ai_pue[s] * reserved(m, d, s, t, w)
         return load <= m.p_capacity[s]
 
-    m.site_envelope = pyo.Constraint(keys, rule=rule)
+    # A site without mining has one row per period (and node), indexed by the first block
+    # (and the node's scenario).
+    _add(m, "site_envelope", {
+        d.op(s, t, w, b): row(s, t, w, b)
+        for s in d.sites if s in btc or s in halls for t in d.periods
+        for w in (d.scenarios if s in btc else d.nodes(t))
+        for b in (d.blocks if s in btc else d.blocks[:1])})
 
 
 def define_power_balance_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
@@ -346,24 +373,27 @@ def define_power_balance_constraints(m: pyo.ConcreteModel, d: ModelData) -> None
         return bool(into[n] or out[n] or n in grid or n in sources or n in btc or served_here)
 
     nodes = [n for n in [*d.sites, *d.sources] if has_terms(n)]
+    op = d.op
 
-    def rule(m: pyo.ConcreteModel, n: str, t: int, b: str) -> Any:
+    def row(n: str, t: int, w: str, b: str) -> Any:
         terms: list[Any] = []
         if n in grid:
-            terms.append(m.grid_mw[n, t, b])
+            terms.append(m.grid_mw[op(n, t, w, b)])
         if n in sources:
-            terms.append(m.gen_mw[n, t, b])
-        terms += [m.p_arc_eff[a] * m.flow_mw[a, t, b] for a in into[n]]
-        terms += [-m.flow_mw[a, t, b] for a in out[n]]
+            terms.append(m.gen_mw[op(n, t, w, b)])
+        terms += [m.p_arc_eff[a] * m.flow_mw[op(a, t, w, b)] for a in into[n]]
+        terms += [-m.flow_mw[op(a, t, w, b)] for a in out[n]]
         if n in btc:
-            terms.append(-m.p_btc_pue[n] * m.btc_mw[n, t, b])
+            terms.append(-m.p_btc_pue[n] * m.btc_mw[op(n, t, w, b)])
         if served.get((n, t)):
-            terms += [-m.p_ai_pue[n] * v for v in served[n, t]]
+            terms += [-m.p_ai_pue[n] * m.serve[d.fs((c, n), t, w)] for c in served[n, t]]
         if not terms:
-            return pyo.Constraint.Skip
+            return None
         return pyo.quicksum(terms) == 0
 
-    m.power_balance = pyo.Constraint(nodes, m.T, m.B, rule=rule)
+    rows = {op(n, t, w, b): row(n, t, w, b)
+            for n in nodes for t in d.periods for w in d.scenarios for b in d.blocks}
+    _add(m, "power_balance", {k: r for k, r in rows.items() if r is not None})
 
 
 def define_capex_budget_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
@@ -377,13 +407,16 @@ def define_capex_budget_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
     if not (d.hall_sites or d.exp_sites):
         return  # nothing can be built: every budget holds trivially
     if lim.capex_budget_usd is not None:
-        m.capex_budget = pyo.Constraint(
-            expr=pyo.quicksum(equity_capex(m, d, t) for t in m.T) <= m.p_budget
-        )
+        total = {n: pyo.quicksum(equity_capex(m, d, t, n) for t in d.periods) <= m.p_budget
+                 for n in _leaves(d)}
+        if d.multi_stage:
+            _add(m, "capex_budget", total)
+        else:
+            m.capex_budget = pyo.Constraint(expr=total[d.scenarios[0]])
     if lim.capex_budget_usd_per_period is not None:
-        m.capex_budget_period = pyo.Constraint(
-            m.T, rule=lambda m, t: equity_capex(m, d, t) <= m.p_budget_period[t]
-        )
+        _add(m, "capex_budget_period", {
+            d.fs((), t, n): equity_capex(m, d, t, n) <= m.p_budget_period[t]
+            for t in d.periods for n in d.nodes(t)})
 
 
 def define_tenant_share_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
@@ -444,9 +477,9 @@ def _flat_over_term(m: pyo.ConcreteModel, d: ModelData, name: str,
     keys = [(c, s, t) for c in contracts for s in d.eligible[c] for t in d.active[c][1:]]
     if not keys:
         return
-    setattr(m, name, pyo.Constraint(
-        keys, rule=lambda m, c, s, t: m.serve[c, s, t] == m.serve[c, s, d.active[c][0]]
-    ))
+    _add(m, name, {
+        d.fs((c, s), t, n): m.serve[d.fs((c, s), t, n)] == m.serve[d.fs((c, s), d.active[c][0], n)]
+        for c, s, t in keys for n in d.nodes(t)})
 
 
 def define_debt_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
@@ -457,10 +490,13 @@ def define_debt_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
     """
     if not d.loans:
         return
-    m.debt_loan_to_cost = pyo.Constraint(
-        m.T_loan, rule=lambda m, t: m.loan[t] <= m.p_ltc * ai_capex(m, d, t)
-    )
+    _add(m, "debt_loan_to_cost", {
+        d.fs((), t, n): m.loan[d.fs((), t, n)] <= m.p_ltc * ai_capex(m, d, t, n)
+        for t in d.loans for n in d.nodes(t)})
     if d.debt is not None and d.debt.max_total_usd is not None:
-        m.debt_total = pyo.Constraint(
-            expr=pyo.quicksum(m.loan[t] for t in m.T_loan) <= m.p_debt_max
-        )
+        total = {n: pyo.quicksum(m.loan[d.fs((), t, n)] for t in d.loans) <= m.p_debt_max
+                 for n in _leaves(d)}
+        if d.multi_stage:
+            _add(m, "debt_total", total)
+        else:
+            m.debt_total = pyo.Constraint(expr=total[d.scenarios[0]])

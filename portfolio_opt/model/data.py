@@ -18,6 +18,7 @@ __all__ = ["MONEY_SCALE", "Formulation", "ModelData", "prepare"]
 
 MONEY_SCALE = 1e6  # USD per model money unit (MUSD)
 HALL_FLOOR_EPS = 1e-9
+BASE_SCENARIO = "base"  # the one scenario of an instance without `uncertainty`
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class ModelData:
     hall_max: dict[str, int]
     hall_sites: list[str]  # AI sites that may start at least one hall
     fixed_capex_sites: list[str]  # hall sites that pay fixed_capex_usd on the first hall
-    btc_revenue: dict[tuple[str, int], float]  # USD per hashing MW in period t
+    btc_revenue: dict[Any, float]  # USD per hashing MW: (s, t), or (s, t, w) with scenarios
     contracts: dict[str, Contract]
     active: dict[str, list[int]]  # contract -> active periods (term clipped to the horizon)
     eligible: dict[str, tuple[str, ...]]
@@ -86,6 +87,43 @@ class ModelData:
     loans: dict[int, LoanSchedule] = field(default_factory=dict)  # periods a loan may start
     # spec v2, part C
     dr_sites: list[str] = field(default_factory=list)  # BTC sites with demand_response
+    # spec v2, part B: scenarios W (one, "base", without `uncertainty`)
+    scenarios: list[str] = field(default_factory=lambda: [BASE_SCENARIO])
+    probability: dict[str, float] = field(default_factory=lambda: {BASE_SCENARIO: 1.0})
+    scenario_hashprice: dict[tuple[int, str], float] = field(default_factory=dict)
+    energy_scale: dict[tuple[int, str], float] = field(default_factory=dict)  # (t, w)
+    # Operational variables carry a scenario index (every instance with `uncertainty`).
+    by_scenario: bool = False
+    # multi_stage: first-stage decisions of period t carry the node of the scenario tree;
+    # node[t, w] is the first scenario sharing w's data in every period <= t.
+    multi_stage: bool = False
+    node: dict[tuple[int, str], str] = field(default_factory=dict)
+
+    def nodes(self, t: int) -> list[str]:
+        """The scenario-tree nodes of period t, each named by its first scenario: one
+        (the first scenario) unless multi_stage."""
+        if not self.multi_stage:
+            return self.scenarios[:1]
+        return list(dict.fromkeys(self.node[t, w] for w in self.scenarios))
+
+    def op(self, head: Any, t: int, w: str, b: str) -> tuple[Any, ...]:
+        """Key of an operational variable (hashing, grid, source, flow, DR) at (t, w, b):
+        (head, t, b), or (head, t, w, b) with scenarios."""
+        return (head, t, w, b) if self.by_scenario else (head, t, b)
+
+    def opt(self, head: Any, t: int, w: str) -> tuple[Any, ...]:
+        """Key of a per-period operational parameter: (head, t) or (head, t, w)."""
+        return (head, t, w) if self.by_scenario else (head, t)
+
+    def fs(self, head: tuple[Any, ...], t: int, w: str) -> Any:
+        """Key of a first-stage variable of period t (halls, first halls, purchases, serve,
+        loans) in scenario w: (*head, t), or (*head, t, node) for multi_stage."""
+        key = (*head, t, self.node[t, w]) if self.multi_stage else (*head, t)
+        return key[0] if len(key) == 1 else key
+
+    def at(self, w: str, t: int) -> str:
+        """The node of scenario w in period t (w itself for operations)."""
+        return self.node[t, w] if self.multi_stage else self.scenarios[0]
 
     def block_prices(self, value: Any) -> dict[tuple[int, str], float]:
         """A (block) price expanded to (period, block) -> USD/MWh."""
@@ -126,7 +164,8 @@ def prepare(instance: Instance, network: Network | None = None,
     ypp = h.years_per_period
     r = h.discount_rate
     series = instance.series
-    hashprice = dict(zip(periods, series(instance.market.hashprice_usd_per_ph_day), strict=True))
+    scen = _scenario_data(instance, periods)
+    hashprice = scen.mean_hashprice
     sites = {s.id: s for s in instance.sites}
     days = 365.0 * ypp
 
@@ -141,13 +180,16 @@ def prepare(instance: Instance, network: Network | None = None,
         by_envelope = math.floor(room / (a.block_it_mw * a.pue) + HALL_FLOOR_EPS)
         hall_max[s.id] = max(0, min(by_max, by_envelope) if form.valid_inequalities else by_max)
 
-    btc_revenue = {}
+    btc_revenue: dict[Any, float] = {}
     for s in instance.sites:
         if s.btc is None:
             continue
         b = s.btc
         for t in periods:
-            btc_revenue[s.id, t] = hashprice[t] * (1000.0 / b.efficiency_j_per_th) * b.uptime * days
+            for w in scen.ids:
+                key = (s.id, t, w) if scen.by_scenario else (s.id, t)
+                btc_revenue[key] = (scen.hashprice[t, w] * (1000.0 / b.efficiency_j_per_th)
+                                    * b.uptime * days)
 
     contracts = {c.id: c for c in instance.contracts}
     active = {
@@ -211,6 +253,13 @@ def prepare(instance: Instance, network: Network | None = None,
                          for src in instance.sources}
     data.dr_sites = [s.id for s in instance.sites
                      if s.btc is not None and s.btc.demand_response is not None]
+    data.scenarios = scen.ids
+    data.probability = scen.probability
+    data.scenario_hashprice = scen.hashprice
+    data.energy_scale = scen.scale
+    data.by_scenario = scen.by_scenario
+    data.multi_stage = scen.multi_stage
+    data.node = scen.node
     _prepare_deals(data)
     _prepare_debt(data)
     return data
@@ -253,3 +302,52 @@ def _prepare_debt(d: ModelData) -> None:
         return  # no AI capex to borrow against
     h = d.instance.horizon
     d.loans = {t: loan_schedule(finance.debt, t, d.ypp, h.discount_rate) for t in d.periods}
+
+
+@dataclass
+class _Scenarios:
+    ids: list[str]
+    probability: dict[str, float]
+    hashprice: dict[tuple[int, str], float]  # (t, w) -> USD/PH/day
+    scale: dict[tuple[int, str], float]  # (t, w) -> energy price scale
+    mean_hashprice: dict[int, float]  # probability-weighted
+    by_scenario: bool
+    multi_stage: bool
+    node: dict[tuple[int, str], str]
+
+
+def _scenario_data(instance: Instance, periods: list[int]) -> _Scenarios:
+    """W, p_w, the hashprice and energy-price scale of each scenario, and for multi_stage
+    the node of each (t, w): the first scenario whose data equal w's in every period <= t
+    (numbers compared exactly, spec v2 B)."""
+    u = instance.uncertainty
+    if u is None:
+        hp = instance.market.hashprice_usd_per_ph_day
+        assert hp is not None  # validated: required without uncertainty
+        values = instance.series(hp)
+        return _Scenarios(
+            [BASE_SCENARIO], {BASE_SCENARIO: 1.0},
+            {(t, BASE_SCENARIO): values[t - 1] for t in periods},
+            {(t, BASE_SCENARIO): 1.0 for t in periods},
+            dict(zip(periods, values, strict=True)), False, False, {})
+    ids = [sc.id for sc in u.scenarios]
+    prob = {sc.id: sc.probability for sc in u.scenarios}
+    hashprice: dict[tuple[int, str], float] = {}
+    scale: dict[tuple[int, str], float] = {}
+    for sc in u.scenarios:
+        hp_w = instance.series(sc.hashprice_usd_per_ph_day)
+        sc_w = instance.series(sc.energy_price_scale)
+        for t in periods:
+            hashprice[t, sc.id] = hp_w[t - 1]
+            scale[t, sc.id] = sc_w[t - 1]
+    mean = {t: sum(prob[w] * hashprice[t, w] for w in ids) for t in periods}
+    multi = u.structure == "multi_stage"
+    node: dict[tuple[int, str], str] = {}
+    if multi:
+        for t in periods:
+            first: dict[tuple[float, ...], str] = {}
+            for w in ids:
+                history = tuple(x for tau in periods if tau <= t
+                                for x in (hashprice[tau, w], scale[tau, w]))
+                node[t, w] = first.setdefault(history, w)
+    return _Scenarios(ids, prob, hashprice, scale, mean, True, multi, node)

@@ -6,6 +6,9 @@ capex[t]       = ai_capex[t] + chi_s buy_mw[s,t]                                
 ai_capex[t]    = K_s B_s halls[s,t] + Phi_s first_hall[s,t]
 tenant_capex[t] = sum_{c : tau_c = t} kappa_c it_mw[c]
 terminal_value = sum_{c,s} V_cs serve[c,s,P]
+
+Each takes the scenario w: under multi_stage the first-stage variables of period t are
+those of w's node in t (data.ModelData.fs); otherwise w changes nothing.
 """
 
 from __future__ import annotations
@@ -28,47 +31,48 @@ __all__ = [
 ]
 
 
-def _halls_upto(m: pyo.ConcreteModel, d: ModelData, s: str, last: int) -> Any:
+def _halls_upto(m: pyo.ConcreteModel, d: ModelData, s: str, last: int, w: str) -> Any:
     if s not in d.hall_max or d.hall_max[s] < 1:
         return 0.0
-    return pyo.quicksum(m.halls[s, tau] for tau in d.periods if tau <= last)
+    return pyo.quicksum(m.halls[d.fs((s,), tau, w)] for tau in d.periods if tau <= last)
 
 
-def reserved(m: pyo.ConcreteModel, d: ModelData, s: str, t: int) -> Any:
+def reserved(m: pyo.ConcreteModel, d: ModelData, s: str, t: int, w: str) -> Any:
     """IT MW reserved at s in t: existing halls plus every hall started up to t."""
-    return m.p_existing[s] + m.p_block[s] * _halls_upto(m, d, s, t)
+    return m.p_existing[s] + m.p_block[s] * _halls_upto(m, d, s, t, w)
 
 
-def available(m: pyo.ConcreteModel, d: ModelData, s: str, t: int) -> Any:
+def available(m: pyo.ConcreteModel, d: ModelData, s: str, t: int, w: str) -> Any:
     """IT MW ready to serve at s in t: halls started at least lead_time_periods earlier."""
     lead = d.ai(s).lead_time_periods
-    return m.p_existing[s] + m.p_block[s] * _halls_upto(m, d, s, t - lead)
+    return m.p_existing[s] + m.p_block[s] * _halls_upto(m, d, s, t - lead, w)
 
 
-def fleet(m: pyo.ConcreteModel, d: ModelData, s: str, t: int) -> Any:
+def fleet(m: pyo.ConcreteModel, d: ModelData, s: str, t: int, w: str) -> Any:
     """ASIC MW installed at s in t: initial fleet plus purchases up to and including t."""
     bought: Any = 0.0
     if s in m.S_exp:
-        bought = pyo.quicksum(m.buy_mw[s, tau] for tau in d.periods if tau <= t)
+        bought = pyo.quicksum(m.buy_mw[d.fs((s,), tau, w)] for tau in d.periods if tau <= t)
     return m.p_fleet[s] + bought
 
 
-def _ai_capex_terms(m: pyo.ConcreteModel, d: ModelData, t: int) -> list[Any]:
-    terms = [m.p_hall_capex[s] * m.halls[s, t] for s in d.hall_sites]
-    terms += [m.p_fixed_capex[s] * m.first_hall[s, t] for s in d.fixed_capex_sites]
+def _ai_capex_terms(m: pyo.ConcreteModel, d: ModelData, t: int, w: str) -> list[Any]:
+    terms = [m.p_hall_capex[s] * m.halls[d.fs((s,), t, w)] for s in d.hall_sites]
+    terms += [m.p_fixed_capex[s] * m.first_hall[d.fs((s,), t, w)]
+              for s in d.fixed_capex_sites]
     return terms
 
 
-def ai_capex(m: pyo.ConcreteModel, d: ModelData, t: int) -> Any:
+def ai_capex(m: pyo.ConcreteModel, d: ModelData, t: int, w: str) -> Any:
     """AI capex started in period t (halls and first-hall charges), MUSD: what lenders
     lend against (spec v2 D)."""
-    return pyo.quicksum(_ai_capex_terms(m, d, t))
+    return pyo.quicksum(_ai_capex_terms(m, d, t, w))
 
 
-def capex(m: pyo.ConcreteModel, d: ModelData, t: int) -> Any:
+def capex(m: pyo.ConcreteModel, d: ModelData, t: int, w: str) -> Any:
     """Capex started in period t, in MUSD (undiscounted)."""
-    terms = _ai_capex_terms(m, d, t)
-    terms += [m.p_exp_capex[s] * m.buy_mw[s, t] for s in d.exp_sites]
+    terms = _ai_capex_terms(m, d, t, w)
+    terms += [m.p_exp_capex[s] * m.buy_mw[d.fs((s,), t, w)] for s in d.exp_sites]
     return pyo.quicksum(terms)
 
 
@@ -80,13 +84,14 @@ def tenant_capex(m: pyo.ConcreteModel, d: ModelData, t: int) -> Any:
     )
 
 
-def equity_capex(m: pyo.ConcreteModel, d: ModelData, t: int) -> Any:
+def equity_capex(m: pyo.ConcreteModel, d: ModelData, t: int, w: str) -> Any:
     """capex[t] - tenant_capex[t] - loan[t]: what the capex budgets bound (v2 A and D)."""
-    loan = m.loan[t] if t in d.loans else 0.0
-    return capex(m, d, t) - tenant_capex(m, d, t) - loan
+    loan = m.loan[d.fs((), t, w)] if t in d.loans else 0.0
+    return capex(m, d, t, w) - tenant_capex(m, d, t) - loan
 
 
-def terminal_value(m: pyo.ConcreteModel, d: ModelData) -> Any:
+def terminal_value(m: pyo.ConcreteModel, d: ModelData, w: str) -> Any:
     """TV = sum_{c,s} V_cs serve[c,s,P], V_cs the discounted tail per IT MW (spec v2 A)."""
     last = d.periods[-1]
-    return pyo.quicksum(m.p_tail[c, s] * m.serve[c, s, last] for c, s in d.tail_value)
+    return pyo.quicksum(m.p_tail[c, s] * m.serve[d.fs((c, s), last, w)]
+                        for c, s in d.tail_value)

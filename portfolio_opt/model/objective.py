@@ -4,6 +4,12 @@ NPV = sum_t [ (BTC_t + AI_t + ER_t - ENERGY_t - OPEX_t) * delta^op_t
               - (CAPEX_t - TC_t) * delta^cap_t + lambda^loan_t loan[t] ] + TV
 with delta^op_t = (1+r)^-(t*ypp) and delta^cap_t = (1+r)^-((t-1)*ypp); ER (energy
 recovery), TC (tenant capex) and TV (contract tail) from spec v2 A, loans from v2 D.
+
+With scenarios (spec v2 B) NPV_w is that sum in scenario w, held by npv_scenario[w], and
+
+max (1 - lambda) sum_w p_w npv_scenario[w]
+    + lambda ( eta - 1/(1 - alpha) sum_w p_w shortfall[w] )
+cvar_shortfall[w]:  shortfall[w] >= eta - npv_scenario[w],  shortfall[w] >= 0
 """
 
 from __future__ import annotations
@@ -16,11 +22,12 @@ import pyomo.core as pyo
 from .data import ModelData
 from .expressions import available, capex, tenant_capex, terminal_value
 
-__all__ = ["define_objective", "operating_cash"]
+__all__ = ["define_objective", "operating_cash", "scenario_npv"]
 
 
 def operating_cash(
-    m: pyo.ConcreteModel, d: ModelData, t: int, serves: list[tuple[str, str]] | None = None
+    m: pyo.ConcreteModel, d: ModelData, t: int, serves: list[tuple[str, str]] | None = None,
+    w: str | None = None,
 ) -> Any:
     """BTC_t + AI_t + ER_t + DR_t - ENERGY_t - OPEX_t of period t, in MUSD (undiscounted).
 
@@ -35,35 +42,64 @@ def operating_cash(
     """
     if serves is None:
         serves = [(c, s) for c, s, tt in m.CST if tt == t]
-    w = m.p_share
-    terms: list[Any] = [w[b] * m.p_btc_margin[s, t] * m.btc_mw[s, t, b]
+    if w is None:
+        w = d.scenarios[0]
+    h = m.p_share
+    op, fs = d.op, d.fs
+    terms: list[Any] = [h[b] * m.p_btc_margin[d.opt(s, t, w)] * m.btc_mw[op(s, t, w, b)]
                         for s in d.btc_sites for b in d.blocks]
-    terms += [m.p_ai_rev[c, t] * m.serve[c, s, t] for c, s in serves]
+    terms += [m.p_ai_rev[c, t] * m.serve[fs((c, s), t, w)] for c, s in serves]
     recovery = set(d.recovery_contracts)
-    terms += [m.p_er_rev[c, t] * m.p_ai_pue[s] * m.serve[c, s, t]
+    terms += [m.p_er_rev[c, t] * m.p_ai_pue[s] * m.serve[fs((c, s), t, w)]
               for c, s in serves if c in recovery]
-    terms += [-w[b] * m.p_grid_cost[s, t, b] * m.grid_mw[s, t, b]
+    terms += [-h[b] * m.p_grid_cost[op(s, t, w, b)] * m.grid_mw[op(s, t, w, b)]
               for s in d.grid_price for b in d.blocks]
-    terms += [-w[b] * m.p_src_cost[r, t, b] * m.gen_mw[r, t, b]
+    terms += [-h[b] * m.p_src_cost[op(r, t, w, b)] * m.gen_mw[op(r, t, w, b)]
               for r in d.sources for b in d.blocks]
-    terms += [w[b] * m.p_dr_credit[s] * m.dr_mw[s, t, b] for s in d.dr_sites for b in d.blocks]
-    terms += [-m.p_ai_opex[s] * available(m, d, s, t) for s in d.ai_sites]
+    terms += [h[b] * m.p_dr_credit[s] * m.dr_mw[op(s, t, w, b)]
+              for s in d.dr_sites for b in d.blocks]
+    terms += [-m.p_ai_opex[s] * available(m, d, s, t, w) for s in d.ai_sites]
     return pyo.quicksum(terms)
 
 
+def scenario_npv(m: pyo.ConcreteModel, d: ModelData, w: str,
+                 by_period: dict[int, list[tuple[str, str]]] | None = None) -> Any:
+    """NPV_w = sum_t [ operating_cash_t delta^op_t - (capex_t - tenant_capex_t) delta^cap_t
+    + lambda^loan_t loan[t] ] + terminal_value, in scenario w (MUSD)."""
+    if by_period is None:
+        by_period = defaultdict(list)
+        for c, s, t in m.CST:
+            by_period[t].append((c, s))
+    return (
+        pyo.quicksum(
+            m.p_disc_op[t] * operating_cash(m, d, t, by_period[t], w)
+            - m.p_disc_cap[t] * (capex(m, d, t, w) - tenant_capex(m, d, t))
+            for t in d.periods
+        )
+        + pyo.quicksum(m.p_loan_npv[t] * m.loan[d.fs((), t, w)] for t in d.loans)
+        + terminal_value(m, d, w)
+    )
+
+
 def define_objective(m: pyo.ConcreteModel, d: ModelData) -> None:
-    """npv:  max sum_t [ operating_cash_t delta^op_t - (capex_t - tenant_capex_t) delta^cap_t
-    + lambda^loan_t loan[t] ] + terminal_value   (MUSD)."""
+    """npv:  max NPV (one scenario), or with scenarios
+    max (1 - lambda) sum_w p_w npv_scenario[w]
+        + lambda (eta - sum_w p_w shortfall[w] / (1 - alpha)),
+    with scenario_npv[w]: npv_scenario[w] = NPV_w and
+    cvar_shortfall[w]: shortfall[w] >= eta - npv_scenario[w]."""
     by_period: dict[int, list[tuple[str, str]]] = defaultdict(list)
     for c, s, t in m.CST:
         by_period[t].append((c, s))
-    m.npv = pyo.Objective(
-        expr=pyo.quicksum(
-            m.p_disc_op[t] * operating_cash(m, d, t, by_period[t])
-            - m.p_disc_cap[t] * (capex(m, d, t) - tenant_capex(m, d, t))
-            for t in d.periods
-        )
-        + pyo.quicksum(m.p_loan_npv[t] * m.loan[t] for t in m.T_loan)
-        + terminal_value(m, d),
-        sense=pyo.maximize,
-    )
+    if not d.by_scenario:
+        m.npv = pyo.Objective(expr=scenario_npv(m, d, d.scenarios[0], by_period),
+                              sense=pyo.maximize)
+        return
+    m.scenario_npv = pyo.Constraint(
+        m.W, rule=lambda m, w: m.npv_scenario[w] == scenario_npv(m, d, w, by_period))
+    m.cvar_shortfall = pyo.Constraint(
+        m.W, rule=lambda m, w: m.shortfall[w] >= m.eta - m.npv_scenario[w])
+    lam = m.p_cvar_weight
+    expected = pyo.quicksum(m.p_prob[w] * m.npv_scenario[w] for w in m.W)
+    cvar = m.eta - m.p_cvar_tail * pyo.quicksum(
+        m.p_prob[w] * m.shortfall[w] for w in m.W)
+    m.npv = pyo.Objective(expr=(1 - lam) * expected + lam * cvar, sense=pyo.maximize)

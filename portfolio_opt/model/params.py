@@ -20,8 +20,8 @@ from .data import BIG_M, MONEY_SCALE, ModelData
 
 HALLS_NEEDED_EPS = 1e-9  # rounds h_cs down, never up, when m_c - E_s is a float multiple of B_s
 
-__all__ = ["define_parameters", "halls_needed", "parameter_values", "structure_signature",
-           "update_parameters"]
+__all__ = ["define_parameters", "halls_needed", "param_index", "parameter_values",
+           "structure_signature", "update_parameters"]
 
 # name -> index sets (attribute names on the model); () for a scalar Param.
 PARAM_INDEX: dict[str, tuple[str, ...]] = {
@@ -69,7 +69,26 @@ PARAM_INDEX: dict[str, tuple[str, ...]] = {
     "p_share": ("B",),  # hours share of each price block
     "p_dr_credit": ("S_dr",),  # MUSD per MW standing ready over a whole period
     "p_dr_max": ("S_dr",),
+    # spec v2, part B
+    "p_prob": ("W",),  # probability of each scenario
+    "p_cvar_weight": (),  # w in (1 - w) E[NPV] + w CVaR
+    "p_cvar_tail": (),  # 1 / (1 - alpha)
 }
+
+# With scenarios, the parameters that carry the hashprice or energy prices gain W.
+_BY_SCENARIO: dict[str, tuple[str, ...]] = {
+    "p_btc_margin": ("S_btc", "T", "W"),
+    "p_grid_cost": ("S_grid", "T", "W", "B"),
+    "p_src_cost": ("R", "T", "W", "B"),
+}
+
+
+def param_index(d: ModelData) -> dict[str, tuple[str, ...]]:
+    """Each Param's index sets for these data (:data:`PARAM_INDEX`, with W where the
+    instance has scenarios)."""
+    if not d.by_scenario:
+        return PARAM_INDEX
+    return {**PARAM_INDEX, **_BY_SCENARIO}
 
 
 def halls_needed(d: ModelData, c: str, s: str) -> float:
@@ -89,6 +108,7 @@ def parameter_values(d: ModelData) -> dict[str, dict[Any, float]]:
     k = 1.0 / MONEY_SCALE
     T = d.periods
     v: dict[str, dict[Any, float]] = {name: {} for name in PARAM_INDEX}
+    W = d.scenarios
     for t in T:
         v["p_disc_op"][t] = d.disc_op[t]
         v["p_disc_cap"][t] = d.disc_cap[t]
@@ -98,7 +118,9 @@ def parameter_values(d: ModelData) -> dict[str, dict[Any, float]]:
         v["p_btc_upper"][s] = d.btc_upper(s)
         v["p_fleet"][s] = b.fleet_mw
         for t in T:
-            v["p_btc_margin"][s, t] = (d.btc_revenue[s, t] - d.ypp * b.opex_usd_per_mw_year) * k
+            for w in W:
+                key = d.opt(s, t, w)
+                v["p_btc_margin"][key] = (d.btc_revenue[key] - d.ypp * b.opex_usd_per_mw_year) * k
     for s in d.exp_sites:
         x = d.btc(s).expansion
         assert x is not None
@@ -125,12 +147,14 @@ def parameter_values(d: ModelData) -> dict[str, dict[Any, float]]:
         assert grid is not None
         v["p_grid_cap"][s] = grid.capacity_mw
         for (t, blk), p in price.items():
-            v["p_grid_cost"][s, t, blk] = d.hours * p * k
+            for w in W:
+                v["p_grid_cost"][d.op(s, t, w, blk)] = d.hours * p * d.energy_scale[t, w] * k
     for r in d.sources:
         for t in T:
             v["p_src_cap"][r, t] = d.source_cap[r][t]
         for (t, blk), p in d.source_price[r].items():
-            v["p_src_cost"][r, t, blk] = d.hours * p * k
+            for w in W:
+                v["p_src_cost"][d.op(r, t, w, blk)] = d.hours * p * d.energy_scale[t, w] * k
     for i, arc in enumerate(d.arcs):
         v["p_arc_cap"][i] = arc.capacity_mw
         v["p_arc_eff"][i] = 1.0 - arc.loss
@@ -167,6 +191,11 @@ def parameter_values(d: ModelData) -> dict[str, dict[Any, float]]:
         assert dr is not None
         v["p_dr_credit"][s] = d.ypp * dr.credit_usd_per_mw_year * k
         v["p_dr_max"][s] = dr.max_mw
+    for w in W:
+        v["p_prob"][w] = d.probability[w]
+    u = d.instance.uncertainty
+    v["p_cvar_weight"][None] = u.risk.cvar_weight if u is not None else 0.0
+    v["p_cvar_tail"][None] = 1.0 / (1.0 - u.risk.cvar_alpha) if u is not None else 1.0
     debt = d.debt
     v["p_ltc"][None] = debt.max_loan_to_cost if debt is not None else 0.0
     v["p_debt_max"][None] = (debt.max_total_usd or 0.0) * k if debt is not None else 0.0
@@ -176,7 +205,7 @@ def parameter_values(d: ModelData) -> dict[str, dict[Any, float]]:
 def define_parameters(m: pyo.ConcreteModel, d: ModelData, mutable: bool = False) -> None:
     """Create every Param on the model (after the sets)."""
     values = parameter_values(d)
-    for name, index in PARAM_INDEX.items():
+    for name, index in param_index(d).items():
         vals = values[name]
         if not index:
             param = pyo.Param(initialize=vals[None], mutable=mutable, within=pyo.Any)
@@ -190,9 +219,10 @@ def define_parameters(m: pyo.ConcreteModel, d: ModelData, mutable: bool = False)
 def update_parameters(m: pyo.ConcreteModel, d: ModelData) -> int:
     """Write a same-structure variant's values into a mutable model; returns values changed."""
     changed = 0
+    index = param_index(d)
     for name, vals in parameter_values(d).items():
         param = getattr(m, name)
-        if not PARAM_INDEX[name]:
+        if not index[name]:
             if pyo.value(param) != vals[None]:
                 param.set_value(vals[None])
                 changed += 1
@@ -245,4 +275,6 @@ def structure_signature(d: ModelData) -> tuple[Any, ...]:
         tuple(d.tail_value),
         tuple(d.loans),
         d.debt is not None and d.debt.max_total_usd is not None,
+        tuple(d.scenarios) if d.by_scenario else None,
+        tuple(sorted(d.node.items())) if d.multi_stage else None,
     )
