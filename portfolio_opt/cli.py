@@ -197,10 +197,13 @@ def validate(instance: InstanceArg) -> None:
     with gc_paused():
         inst = _guard(load_instance, instance)
         n_ai = sum(1 for s in inst.sites if s.ai is not None)
+        unc = inst.uncertainty
+        scenarios = (f", {len(unc.scenarios)} scenarios ({unc.structure})"
+                     if unc is not None else "")
         typer.echo(
             f"{instance}: valid — '{inst.name}': {len(inst.sites)} sites ({n_ai} AI-capable), "
             f"{len(inst.sources)} sources, {len(inst.links)} links, "
-            f"{len(inst.contracts)} contracts, {inst.horizon.periods} periods"
+            f"{len(inst.contracts)} contracts, {inst.horizon.periods} periods{scenarios}"
         )
     _done()
 

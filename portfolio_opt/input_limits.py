@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["MAX_EXPANDED_NODES", "MAX_FILE_BYTES", "MAX_UNZIPPED_BYTES", "DocumentTooLarge",
-           "check_expansion", "check_workbook_size"]
+__all__ = ["MAX_EXPANDED_NODES", "MAX_FILE_BYTES", "MAX_SCENARIOS", "MAX_UNZIPPED_BYTES",
+           "DocumentTooLarge", "check_expansion", "check_workbook_size"]
 
 # ~4x the generated instance above. Checked only where aliases repeat nodes: a document
 # without aliases is bounded by MAX_FILE_BYTES alone.
@@ -26,6 +26,13 @@ MAX_FILE_BYTES = 64 * 1024 * 1024
 # An .xlsx is a zip of XML: a small file can inflate ~1000x (a "zip bomb"). Its members'
 # declared sizes bound what zipfile will inflate, so their sum is checked before opening.
 MAX_UNZIPPED_BYTES = 256 * 1024 * 1024
+# Scenarios of an `uncertainty` block (spec v2 B). The file limits above do not bound what
+# a scenario costs later: each one repeats every operating variable (hashing, imports,
+# flows) of every site, block and period in the model, so 10,000 scenarios of even a
+# 100-site, 12-period portfolio are tens of millions of variables; far more is a mistake
+# (sample or cluster them). Checked by validation (validate_v2.py) before anything is
+# built; a scenario's series are already bounded by horizon.periods.
+MAX_SCENARIOS = 10_000
 
 
 class DocumentTooLarge(ValueError):

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from .errors import MISSING, InputError, InputIssue
 from .instance import Contract, Horizon, Instance, Limits, Link, Market, Site, Source
-from .validate_v2 import block_issues, deal_issues
+from .validate_v2 import UncertaintyParts, block_issues, deal_issues, uncertainty_issues
 
 __all__ = ["check_instance", "validate_data"]
 
@@ -40,7 +40,10 @@ def validate_data(data: Any, source: str = "<instance>") -> Instance:
         issues += [_translate(err, data, source) for err in exc.errors()]
         issues += _cross_issues(_Parts.from_document(data), source)
         raise InputError(issues) from None
-    issues += _cross_issues(_Parts.of(instance), source)
+    parts = _Parts.of(instance)
+    # `market: null` is an absent market (null = absent), though the schema gave it one.
+    parts.market_given = data.get("market") is not None
+    issues += _cross_issues(parts, source)
     if issues:
         raise InputError(issues)
     return instance
@@ -87,12 +90,23 @@ class _Parts:
     unsure: dict[str, bool] = field(default_factory=dict)
     nodes_known: bool = True
     horizon: Horizon | None = None
+    # Spec v2 B: the hashprice comes from market or from the scenarios. market_given is
+    # None when `market` is not a mapping (the schema reports that), and hashprice is
+    # market's as written (None if absent), so both are known whatever else fails.
+    uncertain: bool = False
+    uncertainty: UncertaintyParts | None = None
+    market_given: bool | None = True
+    hashprice: Any = None
 
     @classmethod
     def of(cls, instance: Instance) -> _Parts:
+        unc = instance.uncertainty
         return cls(instance.horizon.periods, instance.market, instance.limits,
                    instance.sites, instance.sources, instance.links, instance.contracts,
-                   horizon=instance.horizon)
+                   horizon=instance.horizon, uncertain=unc is not None,
+                   uncertainty=UncertaintyParts.of(unc) if unc is not None else None,
+                   market_given="market" in instance.model_fields_set,
+                   hashprice=instance.market.hashprice_usd_per_ph_day)
 
     @classmethod
     def from_document(cls, data: dict[str, Any]) -> _Parts:
@@ -102,12 +116,32 @@ class _Parts:
         limits = data.get("limits")
         if isinstance(limits, dict):
             limits = {k: v for k, v in limits.items() if _valid(Limits, {k: v}) is not None}
+        # market's keys too: a bad hashprice does not hide the blocks' rules, nor the
+        # reverse. market_given is None when `market` is there but not a mapping (the
+        # schema reports it); the hashprice is kept as validated, else as written.
+        raw_market = data.get("market")
+        market_given: bool | None = raw_market is not None
+        hashprice = None
+        if isinstance(raw_market, dict):
+            market = _valid(Market, {k: v for k, v in raw_market.items()
+                                     if _valid(Market, {k: v}) is not None})
+            hashprice = raw_market.get("hashprice_usd_per_ph_day")
+            if market is not None and market.hashprice_usd_per_ph_day is not None:
+                hashprice = market.hashprice_usd_per_ph_day
+        else:
+            market = _valid(Market, {} if raw_market is None else raw_market)
+            if raw_market is not None:
+                market_given = None
         parts = cls(
             periods=horizon.periods if horizon is not None else None,
-            market=_valid(Market, data.get("market")),
+            market=market,
             limits=_valid(Limits, limits or {}),
             sites=[], sources=[], links=[], contracts=[],
             horizon=_valid(Horizon, data.get("horizon")),
+            uncertain=data.get("uncertainty") is not None,
+            uncertainty=UncertaintyParts.from_document(data.get("uncertainty")),
+            market_given=market_given,
+            hashprice=hashprice,
         )
         sources = data.get("sources")
         parts.nodes_known = isinstance(data.get("sites"), list) and (
@@ -243,6 +277,8 @@ def _cross_issues(parts: _Parts, source: str) -> list[InputIssue]:
 
     issues += deal_issues(parts.periods, parts.horizon, parts.contracts, source)
     issues += block_issues(parts.periods, parts.market, parts.sites, parts.sources, source)
+    issues += uncertainty_issues(parts.periods, parts.uncertain, parts.market_given,
+                                 parts.hashprice, parts.uncertainty, source)
     contract_ids = Counter(c.id for c in parts.contracts)
     first_contract: dict[str, int] = {}
     for i, c in enumerate(parts.contracts):
@@ -326,6 +362,9 @@ def _translate(err: Any, data: dict[str, Any], source: str) -> InputIssue:
         expected = "expected a list"
     elif kind == "too_short" and loc == ("sites",):
         expected = "expected at least one site"
+    elif kind == "too_short" and loc == ("uncertainty", "scenarios"):
+        expected = ("expected at least one scenario {id, probability, "
+                    "hashprice_usd_per_ph_day}")
     else:
         msg = str(err.get("msg", "")).removeprefix("Value error, ")
         expected = "expected " + msg.removeprefix("Input should be ").removeprefix("expected ")
@@ -358,6 +397,15 @@ def _entity(loc: tuple[Any, ...], data: dict[str, Any]) -> tuple[str, tuple[Any,
                 name = item["id"]
         label = f"{kind} '{name}'" if name else f"{head}[{loc[1]}]"
         return label, loc[2:]
+    if head == "uncertainty":
+        if len(loc) >= 3 and loc[1] == "scenarios" and isinstance(loc[2], int):
+            item = _lookup(data, loc[:3])
+            ident = item.get("id") if isinstance(item, dict) else None
+            where = f"uncertainty.scenarios[{loc[2]}]"
+            name = f"scenario '{ident}' ({where})" if isinstance(ident, str) and ident \
+                else where
+            return name, loc[3:]
+        return "uncertainty", loc[1:]
     if head in ("horizon", "market", "limits", "finance"):
         return str(head), loc[1:]
     return "document", loc
