@@ -232,6 +232,20 @@ def restore_structure(built: Model) -> Model:
     return Model(built.instance, built.data, new, built.build_seconds, built.instance_sha256)
 
 
+def _feasibility_model(built: Model) -> Model:
+    """The model whose infeasibility explains ``built``'s: itself, or for an instance with
+    scenarios the deterministic instance at the mean hashprice (scenarios change prices
+    only, never what is feasible, so every scenario is infeasible for the same reasons)."""
+    instance = built.instance
+    if instance.uncertainty is None:
+        return restore_structure(built)
+    from .instance import Market
+
+    market = Market(hashprice_usd_per_ph_day=list(built.data.hashprice.values()),
+                    blocks=instance.market.blocks)
+    return build(instance.model_copy(update={"uncertainty": None, "market": market}))
+
+
 def result_from_solve(built: Model, engine: Any, options: dict[str, Any], profile: str,
                       *, marginals: bool = False, explain: bool = True, monitor: Any = None,
                       mip_start: bool = False) -> Result:
@@ -312,7 +326,7 @@ def result_from_solve(built: Model, engine: Any, options: dict[str, Any], profil
 
         if explain:
             # The diagnosis re-solves on its own persistent copy, whichever path this took.
-            result.message, result.diagnosis = diagnose(restore_structure(built), options)
+            result.message, result.diagnosis = diagnose(_feasibility_model(built), options)
         else:
             committed = [c for c, con in built.data.contracts.items() if con.committed]
             result.message = (

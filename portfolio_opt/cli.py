@@ -381,6 +381,51 @@ def blocks(
         typer.echo(f"note: {note}", err=document is not None)
 
 
+@app.command()
+def scenarios(
+    instance: InstanceArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="File to write (.yaml or .json).")],
+    paths: Annotated[int, typer.Option("--paths", "-n", min=1, help="Sampled paths N.")]
+    = 1000,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed (same seed, same "
+                                      "file).")] = 0,
+    model: Annotated[str, typer.Option("--model", help="gbm-halving (halvings modelled) or "
+                                       "gbm-anchored (the instance's series as the mean).")]
+    = "gbm-halving",
+    volatility: Annotated[float | None, typer.Option(
+        "--volatility", help="Of log hashprice, per sqrt(year) (default 0.30).")] = None,
+    reduce: Annotated[int | None, typer.Option(
+        "--reduce", "-k", help="Keep K representative paths (fast forward selection).")]
+    = None,
+    tree: Annotated[str | None, typer.Option(
+        "--tree", help="A multi-stage tree 'PERIOD:BRANCHES,...', e.g. '2:3,4:2'.")] = None,
+    energy_correlation: Annotated[float | None, typer.Option(
+        "--energy-correlation", help="Also energy_price_scale paths, their shocks correlated "
+        "RHO with hashprice's (default: none).")] = None,
+    energy_vol: Annotated[float | None, typer.Option(
+        "--energy-vol", help="Of log energy scale, per sqrt(year) (default 0.10).")] = None,
+    structure: Annotated[str | None, typer.Option(
+        "--structure", help="two_stage or multi_stage (default: multi_stage with --tree, "
+        "two_stage otherwise).")] = None,
+    cvar_alpha: Annotated[float | None, typer.Option("--cvar-alpha", help="risk.cvar_alpha.")]
+    = None,
+    cvar_weight: Annotated[float | None, typer.Option(
+        "--cvar-weight", help="risk.cvar_weight.")] = None,
+) -> None:
+    """Write the instance with hashprice scenarios (spec v2 B; docs/scenarios.md)."""
+
+    def run() -> str:
+        from .scenario_gen import model_from_options, run_scenarios
+
+        return run_scenarios(instance, out, paths=paths, seed=seed, reduce=reduce, tree=tree,
+                             model=model_from_options(model, volatility, energy_correlation,
+                                                      energy_vol),
+                             structure=structure, cvar_alpha=cvar_alpha,
+                             cvar_weight=cvar_weight)
+
+    typer.echo(_guard(run))
+
+
 def main() -> None:
     """Console-script entry point.
 

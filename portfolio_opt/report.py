@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from .results import Result
 
 __all__ = ["MAX_SITES_SHOWN", "print_result"]
@@ -25,9 +27,33 @@ def _status_line(result: Result, bold: tuple[str, str] = ("", "")) -> str:
         gap = f"{result.mip_gap:.2e}"
     else:
         gap = "n/a (no integers)" if result.has_plan else "n/a"
+    npv = f"NPV {_musd(result.objective_npv_usd)}"
+    risk = result.risk
+    if risk is not None:  # spec v2 B: E[NPV], CVaR and the weighted objective
+        npv = (f"E[NPV] {_musd(risk['expected_npv_usd'])}, "
+               f"CVaR at {risk['cvar_alpha']:g} {_musd(risk['cvar_usd'])}, "
+               f"objective {_musd(risk['objective_usd'])}")
+        for key, label in (("evpi_usd", "EVPI"), ("vss_usd", "VSS")):
+            if key in risk:
+                npv += f", {label} {_musd(risk[key])}"
     return (f"{on}{result.instance_name}{off}: status {on}{result.status}{off}, "
-            f"NPV {_musd(result.objective_npv_usd)}, gap {gap}, "
+            f"{npv}, gap {gap}, "
             f"build {result.build_seconds:.2f} s, solve {result.solve_seconds:.2f} s")
+
+
+def _expected(sp: pd.DataFrame, result: Result) -> pd.DataFrame:
+    """site_periods with one row per site and period: the probability-weighted mean over
+    the scenarios (the table itself when there are none)."""
+    if "scenario" not in sp.columns or result.scenarios is None:
+        return sp
+    prob = dict(zip(result.scenarios["scenario"], result.scenarios["probability"],
+                    strict=True))
+    weight = sp["scenario"].map(prob)
+    cols = ["btc_mw", "ai_served_it_mw"]
+    out = sp[["site", "period", "year"]].copy()
+    for col in cols:
+        out[col] = sp[col] * weight
+    return out.groupby(["site", "period", "year"], sort=False, as_index=False)[cols].sum()
 
 
 def _plain(stream: TextIO) -> bool:
@@ -54,7 +80,7 @@ def print_result(result: Result, out_dir: Path | None = None, quiet: bool = Fals
     if result.message:
         console.print(result.message, markup=False)
     if ok and not quiet:
-        sp = result.site_periods
+        sp = _expected(result.site_periods, result)
         periods = sorted(sp["period"].unique())
         years = dict(zip(sp["period"], sp["year"], strict=False))
         # The largest sites by peak MW (hashing + AI IT served); the rest are in the file.
@@ -68,6 +94,7 @@ def print_result(result: Result, out_dir: Path | None = None, quiet: bool = Fals
         }
         more = len(peak) - len(largest)
         title = "Hashing MW / AI IT MW served, by site and year" + (
+            ", expected over the scenarios" if result.risk is not None else "") + (
             f" ({len(largest)} largest sites of {len(peak)} by peak MW)" if more else "")
         table = Table(title=title, box=None, padding=(0, 1))
         table.add_column("site", no_wrap=True)
