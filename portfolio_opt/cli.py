@@ -98,6 +98,10 @@ def solve(
     duals: Annotated[bool, typer.Option(
         "--duals/--no-duals", help="Write marginal_values.csv: USD of NPV per extra MW, USD "
         "or IT MW of each limit (docs/marginal_values.md); implied by --report.")] = False,
+    value_of_information: Annotated[bool, typer.Option(
+        "--value-of-information", help="With uncertainty: also the EVPI and the VSS "
+        "(evpi_usd, vss_usd in summary.json; one more solve per scenario and two for the "
+        "mean-value plan; docs/uncertainty.md).")] = False,
 ) -> None:
     """Solve an instance and write summary.json and the plan's CSV tables to --out."""
     from .constants import EXIT_CODES
@@ -110,7 +114,8 @@ def solve(
             return solve_instance(instance, profile=solver_profile, time_limit=time_limit,
                                   mip_gap=mip_gap, threads=threads,
                                   marginal_values=duals or report, mip_start=mip_start,
-                                  progress=live.update if live.enabled else None)
+                                  progress=live.update if live.enabled else None,
+                                  value_of_information=value_of_information)
 
     target = out if out is not None else Path("out") / instance.stem
     _guard(check_out_dir, target, "solve")  # before solving: a file there stays untouched
@@ -334,6 +339,49 @@ def breakeven(
 
     for path in _guard(run):
         typer.echo(f"wrote {path}")
+
+
+@app.command()
+def frontier(
+    instance: InstanceArg,
+    weights: Annotated[str, typer.Option(
+        "--weights", help="CVaR weights w between 0 and 1, comma-separated.")]
+    = "0,0.25,0.5,0.75,1",
+    alpha: Annotated[float | None, typer.Option(
+        "--alpha", help="CVaR level a in [0, 1) for every point [default: the instance's "
+        "risk.cvar_alpha].")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Output folder [default: out/<instance name>-frontier].")] = None,
+    solver_profile: Annotated[str, typer.Option(
+        "--solver-profile", "--profile", help="default, fast, exact, or a path to a profile "
+        "YAML.")] = "default",
+    time_limit: Annotated[float | None, typer.Option(
+        "--time-limit", min=0, help="Seconds per point; overrides the profile.")] = None,
+    mip_gap: Annotated[float | None, typer.Option(
+        "--mip-gap", min=0, help="Relative MIP gap; overrides the profile.")] = None,
+    threads: Annotated[int | None, typer.Option(
+        "--threads", min=1, help="HiGHS threads; overrides the profile.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines or "
+                                        "table.")] = False,
+) -> None:
+    """E[NPV] against CVaR: one model re-solved per CVaR weight; writes frontier.csv,
+    frontier.json and frontier.png to --out (docs/uncertainty.md)."""
+    from .constants import EXIT_CODES, Status
+    from .frontier_output import run_frontier
+
+    target = out if out is not None else Path("out") / f"{instance.stem}-frontier"
+    frame, files, table = _guard(
+        run_frontier, instance, weights, target, alpha=alpha, profile=solver_profile,
+        time_limit=time_limit, mip_gap=mip_gap, threads=threads,
+        echo=None if quiet else lambda text, err: typer.echo(text, err=err))
+    if not quiet:
+        typer.echo(table)
+    for path in files:
+        typer.echo(f"wrote {path}")
+    codes = [EXIT_CODES[Status(s)] for s in frame["status"]]
+    code = next((c for c in codes if c), 0)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()

@@ -9,9 +9,11 @@ __all__ = [
     "HAS_NPV",
     "INVALID",
     "RESULT_COLUMNS",
+    "RISK_COLUMNS",
     "SITE_PERIOD_COLUMNS",
     "STATUSES",
     "period_columns",
+    "result_columns",
 ]
 
 # A batch row's status: the engine's five, plus two that only a batch can produce.
@@ -26,6 +28,9 @@ RESULT_COLUMNS = [
     "scenario", "status", "objective_npv_usd", "mip_gap", "objective_bound_usd",
     "solve_seconds", "build_seconds", "wall_seconds", "model_built", "attempts", "message",
 ]
+# Spec v2 B: a base instance with `uncertainty` adds these right after objective_npv_usd
+# (which is then E[NPV]); see risk_columns().
+RISK_COLUMNS = ["expected_npv_usd", "cvar_usd", "objective_usd"]
 SITE_PERIOD_COLUMNS = ["scenario", "site", "period", "btc_mw", "ai_served_it_mw",
                        "halls_started"]
 
@@ -34,3 +39,13 @@ def period_columns(periods: int) -> list[str]:
     """Total BTC MW hashing and AI IT MW served, per period: btc_mw_p1.., ai_it_mw_p1.."""
     return ([f"btc_mw_p{t}" for t in range(1, periods + 1)]
             + [f"ai_it_mw_p{t}" for t in range(1, periods + 1)])
+
+
+def result_columns(parameters: list[str], periods: int, uncertain: bool) -> list[str]:
+    """results.parquet's columns: scenario, the parameters, RESULT_COLUMNS (with
+    RISK_COLUMNS after objective_npv_usd when the base has ``uncertainty``), the periods."""
+    fixed = RESULT_COLUMNS[1:]
+    if uncertain:
+        at = fixed.index("objective_npv_usd") + 1
+        fixed = [*fixed[:at], *RISK_COLUMNS, *fixed[at:]]
+    return [RESULT_COLUMNS[0], *parameters, *fixed, *period_columns(periods)]

@@ -18,6 +18,13 @@ absolute values). Two readings of spec v2 part C (price blocks):
 * ``market.blocks[peak].hours_share`` set to x (in (0, 1)) rescales the other blocks'
   shares proportionally so that they sum to 1 - x, keeping the shares' sum at 1.
 
+Spec v2 part B (uncertainty): ``uncertainty.risk.cvar_weight``, ``uncertainty.risk.
+cvar_alpha`` and ``uncertainty.scenarios[id].hashprice_usd_per_ph_day`` /
+``.energy_price_scale`` are ordinary numbers and series. ``uncertainty.scenarios[id].
+probability`` set to x (in (0, 1)) is read like a block's share: the other scenarios'
+probabilities are rescaled proportionally to sum to 1 - x, so the probabilities still sum
+to 1 (one scenario at a time; ``[*]`` is refused).
+
 The kinds are read from the schema in :mod:`portfolio_opt.instance`, so a field added there
 becomes a valid path without touching this module. Overrides are applied to a plain dump
 of the instance which is then validated like a file, so every scenario obeys every rule of
@@ -50,6 +57,7 @@ __all__ = [
     "get_values",
     "nearest_paths",
     "parse_path",
+    "probability_problem",
     "resolve",
     "valid_paths",
 ]
@@ -108,6 +116,12 @@ class Location:
     def is_share(self) -> bool:
         """A block's ``hours_share``: setting it rescales the other blocks' shares."""
         return self.keys[:2] == ("market", "blocks") and self.keys[-1] == "hours_share"
+
+    @property
+    def is_probability(self) -> bool:
+        """A scenario's ``probability`` (spec v2 B): setting it rescales the others'."""
+        return (self.keys[:2] == ("uncertainty", "scenarios")
+                and self.keys[-1] == "probability")
 
 
 def _issue(text: str, expected: str, source: str, entity: str) -> InputError:
@@ -276,7 +290,8 @@ def valid_paths(instance: Instance) -> list[str]:
     starred = [re.sub(r"\[[^\[\]]+\]", "[*]", p) for p in out]
     starred += [re.sub(r"\[[^\[\]]+\]", "[*]", p[:p.rindex("[")]) + p[p.rindex("["):]
                 for p in per_block]
-    starred = [p for p in starred if p != "market.blocks[*].hours_share"]  # one at a time
+    one_at_a_time = ("market.blocks[*].hours_share", "uncertainty.scenarios[*].probability")
+    starred = [p for p in starred if p not in one_at_a_time]
     return [*out, *per_block, *dict.fromkeys(p for p in starred if p not in out)]
 
 
@@ -299,6 +314,10 @@ def resolve(instance: Instance, path: ParamPath | str, *, source: str = "<batch>
         raise _issue(parsed.text, "a block's hours_share is varied one block at a time (the "
                      "others are rescaled to keep the sum at 1); name one block, e.g. "
                      f"'{locations[0].label}'", source, entity)
+    if len(locations) > 1 and any(loc.is_probability for loc in locations):
+        raise _issue(parsed.text, "a scenario's probability is varied one scenario at a "
+                     "time (the others are rescaled to keep the sum at 1); name one "
+                     f"scenario, e.g. '{locations[0].label}'", source, entity)
     if locations:
         return locations
     near = ", ".join(f"'{p}'" for p in nearest_paths(instance, parsed.text))
@@ -418,6 +437,10 @@ def apply_changes(instance: Instance, changes: list[Change], *, source: str = "<
                 new = _new_value(loc, parent.get(last), x, scale, periods, text, source)
                 _set_share(data["market"]["blocks"], int(head[-1]), new, loc.label, text,
                            source)
+            elif loc.is_probability:
+                new = _new_value(loc, parent.get(last), x, scale, periods, text, source)
+                _set_share(data["uncertainty"]["scenarios"], int(head[-1]), new, loc.label,
+                           text, source, key="probability")
             else:
                 parent[last] = _new_value(loc, parent.get(last), x, scale, periods, text,
                                           source)
@@ -436,16 +459,30 @@ def share_problem(instance: Instance, label: str, share: float) -> str | None:
     return None
 
 
-def _set_share(blocks: list[dict[str, Any]], i: int, share: Any, label: str, text: str,
-               source: str) -> None:
-    """Block i's share := ``share``; the others scaled by (1 - share) / (their sum)."""
-    if isinstance(share, list) or not 0.0 < float(share) < 1.0 or len(blocks) < 2:
-        why = ("expected one number per block share, not a list" if isinstance(share, list)
-               else f"'{label}' is the only block, so its share is 1" if len(blocks) < 2
-               else f"expected a share of '{label}' strictly between 0 and 1 (the other "
-               f"blocks are rescaled to sum to 1 - share), not {share!r}")
+def probability_problem(instance: Instance, label: str, p: float) -> str | None:
+    """Why scenario ``label``'s probability cannot be set to ``p`` (None: it can)."""
+    u = instance.uncertainty
+    if u is None or len(u.scenarios) < 2:
+        return (f"'{label}' is the only scenario, so its probability is 1; a probability "
+                "needs other scenarios to take the rest")
+    if not (isinstance(p, (int, float)) and 0.0 < p < 1.0):
+        return (f"expected a probability of '{label}' strictly between 0 and 1 (the other "
+                f"scenarios are rescaled to sum to 1 - probability), not {p!r}")
+    return None
+
+
+def _set_share(items: list[dict[str, Any]], i: int, share: Any, label: str, text: str,
+               source: str, key: str = "hours_share") -> None:
+    """Item i's ``key`` (a block's share, a scenario's probability) := ``share``; the
+    others scaled by (1 - share) / (their sum)."""
+    what, name = ("block", "share") if key == "hours_share" else ("scenario", "probability")
+    if isinstance(share, list) or not 0.0 < float(share) < 1.0 or len(items) < 2:
+        why = (f"expected one number per {what} {name}, not a list" if isinstance(share, list)
+               else f"'{label}' is the only {what}, so its {name} is 1" if len(items) < 2
+               else f"expected a {name} of '{label}' strictly between 0 and 1 (the other "
+               f"{what}s are rescaled to sum to 1 - {name}), not {share!r}")
         raise _issue(text, why, source, "parameter")
-    rest = sum(float(b["hours_share"]) for j, b in enumerate(blocks) if j != i)
+    rest = sum(float(b[key]) for j, b in enumerate(items) if j != i)
     factor = (1.0 - float(share)) / rest
-    for j, b in enumerate(blocks):
-        b["hours_share"] = float(share) if j == i else float(b["hours_share"]) * factor
+    for j, b in enumerate(items):
+        b[key] = float(share) if j == i else float(b[key]) * factor

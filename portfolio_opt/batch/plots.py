@@ -32,7 +32,7 @@ from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
 from matplotlib.ticker import StrMethodFormatter
 
-from .columns import HAS_NPV, RESULT_COLUMNS
+from .columns import HAS_NPV, RESULT_COLUMNS, RISK_COLUMNS
 
 __all__ = [
     "MUSD",
@@ -93,7 +93,7 @@ def save_figure(fig: Figure, out_dir: str | Path, stem: str) -> list[Path]:
 
 def parameter_columns(results: pd.DataFrame) -> list[str]:
     """The varied parameters' columns: every column that is not a fixed results column."""
-    fixed = set(RESULT_COLUMNS)
+    fixed = {*RESULT_COLUMNS, *RISK_COLUMNS}
     return [c for c in results.columns if c not in fixed and not _PERIOD.match(str(c))]
 
 

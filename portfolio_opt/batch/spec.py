@@ -251,15 +251,16 @@ def _check_method(spec: BatchFile, source: str, issues: list[InputIssue]) -> Non
 
 def _check_shares(locs: list[Location], base: Instance, shares: list[float], fld: str,
                   given: Any, bad: Any) -> None:
-    """A block's hours_share (spec v2 C) takes shares in (0, 1) only: the other blocks are
-    rescaled to sum to 1 - share."""
-    from .paths import share_problem
+    """A block's hours_share (spec v2 C) and a scenario's probability (spec v2 B) take
+    values in (0, 1) only: the other blocks (scenarios) are rescaled to sum to 1 - value."""
+    from .paths import probability_problem, share_problem
 
     for loc in locs:
-        if not loc.is_share:
+        if not (loc.is_share or loc.is_probability):
             continue
+        check = share_problem if loc.is_share else probability_problem
         for x in shares:
-            why = share_problem(base, loc.label, x)
+            why = check(base, loc.label, x)
             if why is not None:
                 bad(fld, given, why)
                 return

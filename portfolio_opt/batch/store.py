@@ -29,7 +29,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import InputError, InputIssue
-from .columns import RESULT_COLUMNS, SITE_PERIOD_COLUMNS, period_columns
+from .columns import SITE_PERIOD_COLUMNS, result_columns
 from .designs import Design
 from .spec import Batch
 
@@ -82,8 +82,8 @@ class Store:
         self.batch = batch
         self.design = design
         self.periods = batch.base.horizon.periods
-        self.columns = (RESULT_COLUMNS[:1] + design.columns + RESULT_COLUMNS[1:]
-                        + period_columns(self.periods))
+        self.columns = result_columns(design.columns, self.periods,
+                                      batch.base.uncertainty is not None)
         self._seq = 0
 
     @property
@@ -162,9 +162,13 @@ class Store:
     @staticmethod
     def site_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
         df = pd.DataFrame(rows, columns=SITE_PERIOD_COLUMNS)
+        halls = pd.to_numeric(df["halls_started"]).astype("float64")
+        # Whole halls, except expectations over scenarios that differ in them (spec v2 B,
+        # multi_stage): those stay fractional rather than being truncated.
+        whole = bool((halls == halls.round()).all())
         return df.astype({"scenario": "int64", "site": str, "period": "int64",
                           "btc_mw": "float64", "ai_served_it_mw": "float64",
-                          "halls_started": "int64"})
+                          "halls_started": "int64" if whole else "float64"})
 
     def write_shard(self, rows: list[dict[str, Any]], site_rows: list[dict[str, Any]]) -> Path:
         """Store finished scenarios: site periods first, then the results file commits."""

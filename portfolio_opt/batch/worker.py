@@ -19,10 +19,11 @@ from typing import Any
 
 from ..constants import Status
 from ..errors import InputError
-from .columns import INVALID
+from .columns import INVALID, RISK_COLUMNS
 from .paths import Change
 
-__all__ = ["KILL_ENV", "ChunkTask", "EngineKey", "Outcome", "run_chunk", "solve_one"]
+__all__ = ["KILL_ENV", "ChunkTask", "EngineKey", "Outcome", "expected_site_periods",
+           "run_chunk", "solve_one"]
 
 log = logging.getLogger(__name__)
 
@@ -148,16 +149,39 @@ def solve_one(task: ChunkTask, sid: int, changes: tuple[Change, ...]) -> Outcome
                    mip_gap=result.mip_gap, objective_bound_usd=result.objective_bound_usd,
                    solve_seconds=after[1] - before[1] if same else result.solve_seconds,
                    build_seconds=result.build_seconds, message=result.message)
+        if result.risk is not None:  # spec v2 B: the base has scenarios
+            row.update({k: result.risk.get(k) for k in RISK_COLUMNS})
         if result.has_plan:
-            df = result.site_periods
+            df = expected_site_periods(result)
             by_t = df.groupby("period")[["btc_mw", "ai_served_it_mw"]].sum()
             for t in range(1, periods + 1):
                 row[f"btc_mw_p{t}"] = float(by_t.at[t, "btc_mw"])
                 row[f"ai_it_mw_p{t}"] = float(by_t.at[t, "ai_served_it_mw"])
-            cols = ["site", "period", "btc_mw", "ai_served_it_mw", "halls_started"]
-            sp = [{"scenario": sid, **r} for r in df[cols].to_dict("records")]
+            sp = [{"scenario": sid, **r} for r in df[_SITE_COLS].to_dict("records")]
     row["wall_seconds"] = time.perf_counter() - t0
     return Outcome(row, sp)
+
+
+_SITE_COLS = ["site", "period", "btc_mw", "ai_served_it_mw", "halls_started"]
+
+
+def expected_site_periods(result: Any) -> Any:
+    """The plan's site-period rows; with scenarios (spec v2 B; a leading ``scenario``
+    column), one row per site and period holding the probability-weighted mean over the
+    scenarios (``halls_started`` too: a whole number unless halls differ by scenario
+    under multi_stage)."""
+    df = result.site_periods
+    if "scenario" not in df.columns or result.scenarios is None:
+        return df
+    prob = dict(zip(result.scenarios["scenario"], result.scenarios["probability"],
+                    strict=True))
+    weighted = df[_SITE_COLS[2:]].mul(df["scenario"].map(prob).astype(float), axis=0)
+    weighted[["site", "period"]] = df[["site", "period"]]
+    out = weighted.groupby(["site", "period"], sort=False, as_index=False)[_SITE_COLS[2:]].sum()
+    halls = out["halls_started"].round(9)
+    if (halls == halls.round()).all():
+        out["halls_started"] = halls.round().astype("int64")
+    return out
 
 
 def iter_chunk(task: ChunkTask) -> Iterator[Outcome]:
