@@ -19,6 +19,7 @@ import pytest
 
 import portfolio_opt as po
 from portfolio_opt.generate import generate_instance, write_instance
+from portfolio_opt.instance import Scenario
 from portfolio_opt.loader import load_instance
 from portfolio_opt.spreadsheet import convert, write_instance_workbook, write_template
 from portfolio_opt.spreadsheet.layout import (
@@ -326,13 +327,16 @@ def test_template_documents_every_field(tmp_path):
     assert proc.returncode == 0, proc.stderr
     wb = openpyxl.load_workbook(tmp_path / "t.xlsx")
     assert wb.sheetnames == ["README", "horizon", "market", "limits", "finance", "sites",
-                             "sources", "links", "contracts"]
-    # every leaf field of the schema has its column or row (spec v2 fields included)
+                             "sources", "links", "contracts", "uncertainty", "scenarios"]
+    # every leaf field of the schema has its column or row (spec v2 fields included);
+    # uncertainty.scenarios is not one cell but the scenarios sheet, one column per field
     laid_out = {(sheet, c.name) for sheet in KEY_VALUE_SHEETS for c in key_value_columns(sheet)}
     laid_out |= {(sheet, c.name) for sheet in TABLE_SHEETS for c in table_columns(sheet)}
     assert laid_out == {("horizon", "name")} | {
         (top, ".".join(path)) for top, path in schema_leaves(po.Instance)
-        if top in KEY_VALUE_SHEETS or top in TABLE_SHEETS}
+        if (top in KEY_VALUE_SHEETS or top in TABLE_SHEETS)
+        and (top, path) != ("uncertainty", ("scenarios",))} | {
+        ("scenarios", ".".join(path)) for _, path in schema_leaves(Scenario, ("s",))}
     for sheet, name in [("horizon", "terminal_value"),
                         ("horizon", "tail_energy_price_usd_per_mwh"),
                         ("finance", "debt.interest_rate"), ("finance", "debt.tenor_years"),

@@ -1,8 +1,9 @@
 """Instances in and results out as .xlsx workbooks, for teams that plan in spreadsheets.
 
-An instance workbook has one sheet per part of the format (horizon, market, limits as
-field/value rows; sites, sources, links, contracts as tables with dotted column names) and
-a README sheet; see docs/spreadsheets.md. Reading one goes through the same validation as a
+An instance workbook has one sheet per part of the format (horizon, market, limits,
+finance, uncertainty as field/value rows; sites, sources, links, contracts and the
+uncertainty block's scenarios as tables with dotted column names) and a README sheet; see
+docs/spreadsheets.md. Reading one goes through the same validation as a
 YAML or JSON file, and every message names the sheet, row and column.
 """
 

@@ -5,6 +5,10 @@ field added there gets a column (and the README sheet a row) without touching th
 only its one-line description lives here. Nested blocks are flattened with dotted names
 (``btc.fleet_mw``, ``ai.block_it_mw``, ``eligible.near.site``); a series is one plain column
 (one number for every period) or one column per period (``name[1]`` .. ``name[T]``).
+
+A table sheet's rows are the list at :data:`TABLE_KEYS` in the document: ``sites`` is the
+top-level list, ``scenarios`` is ``uncertainty.scenarios`` (spec v2 B), whose other fields
+(``structure``, ``risk.*``) sit on the key-value sheet ``uncertainty``.
 """
 
 from __future__ import annotations
@@ -18,12 +22,24 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from ..instance import Contract, Finance, Horizon, Limits, Link, Market, Site, Source
+from ..instance import (
+    Contract,
+    Finance,
+    Horizon,
+    Limits,
+    Link,
+    Market,
+    Scenario,
+    Site,
+    Source,
+    Uncertainty,
+)
 
 __all__ = [
     "KEY_VALUE_SHEETS",
     "README_SHEET",
     "SHEET_ORDER",
+    "TABLE_KEYS",
     "TABLE_SHEETS",
     "Column",
     "columns_of",
@@ -32,6 +48,7 @@ __all__ = [
     "per_period",
     "split_period",
     "table_columns",
+    "table_items",
 ]
 
 Kind = Literal["number", "integer", "bool", "text", "choice", "series", "list"]
@@ -44,16 +61,29 @@ KEY_VALUE_SHEETS: dict[str, tuple[str, type[BaseModel]]] = {
     "market": ("market", Market),
     "limits": ("limits", Limits),
     "finance": ("finance", Finance),  # spec v2 D: the debt block as debt.* rows
+    # spec v2 B: structure and risk.* rows; the scenarios are the rows of 'scenarios'
+    "uncertainty": ("uncertainty", Uncertainty),
 }
+# Fields of a key-value sheet's block held by a table sheet instead (not rows).
+_ON_TABLE: dict[str, frozenset[str]] = {"uncertainty": frozenset({"scenarios"})}
 # Table sheets: one row per entity of the list of the same name.
 TABLE_SHEETS: dict[str, type[BaseModel]] = {
     "sites": Site,
     "sources": Source,
     "links": Link,
     "contracts": Contract,
+    "scenarios": Scenario,  # spec v2 B: uncertainty.scenarios, one row per scenario
+}
+# Where each table sheet's list sits in the document.
+TABLE_KEYS: dict[str, tuple[str, ...]] = {
+    "sites": ("sites",),
+    "sources": ("sources",),
+    "links": ("links",),
+    "contracts": ("contracts",),
+    "scenarios": ("uncertainty", "scenarios"),
 }
 SHEET_ORDER = [README_SHEET, "horizon", "market", "limits", "finance", "sites", "sources",
-               "links", "contracts"]
+               "links", "contracts", "uncertainty", "scenarios"]
 
 _PERIOD = re.compile(r"^(?P<base>.+)\[(?P<t>[0-9]+)\]$")
 
@@ -141,7 +171,8 @@ _DESCRIPTIONS: dict[str, str] = {
     "valued in the NPV.",
     "horizon:tail_energy_price_usd_per_mwh": "USD/MWh >= 0. Required with terminal_value "
     "contract_tail (the power price after the horizon), empty otherwise.",
-    "market:hashprice_usd_per_ph_day": "series, USD per PH/s per day >= 0, required.",
+    "market:hashprice_usd_per_ph_day": "series, USD per PH/s per day >= 0, required; empty "
+    "when the scenarios sheet has rows (each scenario gives its own hashprice).",
     "market:blocks": "optional (spec v2 C): price blocks as a JSON list, e.g. "
     '[{"id": "peak", "hours_share": 0.2}, {"id": "off", "hours_share": 0.8}]; a price '
     'per block is then a JSON mapping in its plain cell, e.g. {"peak": 90, "off": 30}.',
@@ -215,6 +246,23 @@ _DESCRIPTIONS: dict[str, str] = {
     "payment at the end of each year from the draw.",
     "finance:debt.max_total_usd": "USD >= 0, optional. Cap on the principal drawn over the "
     "horizon.",
+    "uncertainty:structure": "two_stage or multi_stage, default two_stage (spec v2 B). "
+    "two_stage: build-out, purchases and contracts decided once for every scenario; "
+    "multi_stage: decisions of period t differ only between scenarios whose data differ by "
+    "period t (every scenario then shares period 1).",
+    "uncertainty:risk.cvar_alpha": "fraction >= 0 and < 1, default 0.95. CVaR is the mean "
+    "NPV of the worst 1 - cvar_alpha of the probability mass.",
+    "uncertainty:risk.cvar_weight": "fraction in [0, 1], default 0 (risk-neutral). The "
+    "objective is (1 - w) x E[NPV] + w x CVaR.",
+    "scenarios:id": "text, required. Unique among scenarios (spec v2 B; one row per "
+    "scenario, none: no uncertainty).",
+    "scenarios:probability": "number > 0, required. The probabilities sum to 1 (within "
+    "1e-9).",
+    "scenarios:hashprice_usd_per_ph_day": "series, USD per PH/s per day >= 0, required. "
+    "The hashprice in this scenario (market's hashprice row is then empty).",
+    "scenarios:energy_price_scale": "series, factor > 0, default 1. Multiplies every grid "
+    "and source price (per-block prices too) in this scenario; not energy_recovery nor "
+    "tail_energy_price.",
 }
 
 
@@ -227,9 +275,20 @@ def key_value_columns(sheet: str) -> list[Column]:
     """The rows of a key-value sheet; the horizon sheet also holds the instance's ``name``."""
     _, model = KEY_VALUE_SHEETS[sheet]
     head = [Column(("name",), "text", True, None)] if sheet == "horizon" else []
-    return head + columns_of(model)
+    elsewhere = _ON_TABLE.get(sheet, frozenset())
+    return head + [c for c in columns_of(model) if c.path[0] not in elsewhere]
 
 
 def table_columns(sheet: str) -> list[Column]:
     """The columns of a table sheet, in schema order."""
     return columns_of(TABLE_SHEETS[sheet])
+
+
+def table_items(doc: dict[str, Any], sheet: str) -> Any:
+    """The list a table sheet holds in ``doc`` (None when absent)."""
+    cur: Any = doc
+    for key in TABLE_KEYS[sheet]:
+        if not isinstance(cur, dict):
+            return None
+        cur = cur.get(key)
+    return cur

@@ -14,13 +14,16 @@ from typing import Any
 from openpyxl.utils import get_column_letter
 
 from ..errors import InputIssue
-from .layout import KEY_VALUE_SHEETS, TABLE_SHEETS, split_period
+from .layout import KEY_VALUE_SHEETS, TABLE_KEYS, TABLE_SHEETS, split_period, table_items
 from .reader import Cell, Sheets
 
 __all__ = ["locate_issues"]
 
-_KIND = {"sites": "site", "sources": "source", "links": "link", "contracts": "contract"}
-_ELEMENT = re.compile(r"element ([0-9]+) \(period")
+_KIND = {"sites": "site", "sources": "source", "links": "link", "contracts": "contract",
+         "scenarios": "scenario"}
+# A message about one period of a series: "element 3 (period 3)", or multi_stage's
+# "expected period 1 equal to that of the first scenario".
+_ELEMENT = re.compile(r"element ([0-9]+) \(period|^expected period ([0-9]+) equal")
 _INDEX = re.compile(r"\[[0-9]+\]$")
 _NUMBER_TEXT = re.compile(r"^\s*[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?\s*$")
 
@@ -36,14 +39,15 @@ def _labels(doc: dict[str, Any]) -> dict[str, list[tuple[str, int]]]:
     """Every way the validation may name an entity row -> (sheet, index in its list)."""
     out: dict[str, list[tuple[str, int]]] = {}
     for key, kind in _KIND.items():
-        items = doc.get(key)
+        items = table_items(doc, key)
         if not isinstance(items, list):
             continue
+        where = ".".join(TABLE_KEYS[key])  # uncertainty.scenarios[1]
         for k, item in enumerate(items):
-            names = [f"{key}[{k}]"]
+            names = [f"{where}[{k}]"]
             ident = _ident(key, item)
             if ident is not None:
-                names += [f"{kind} '{ident}'", f"{kind} '{ident}' ({key}[{k}])"]
+                names += [f"{kind} '{ident}'", f"{kind} '{ident}' ({where}[{k}])"]
             for label in names:
                 out.setdefault(label, []).append((key, k))
     return out
@@ -65,6 +69,8 @@ def _locate(issue: InputIssue, sheets: Sheets, labels: dict[str, list[tuple[str,
             ) -> InputIssue | None:
     """The issue with its place; None when it is about a formula cell already reported."""
     entity, fld = issue.entity, issue.field
+    if entity == "uncertainty" and fld.split(".")[0].split("[")[0] == "scenarios":
+        return _scenarios_issue(issue, sheets)
     if entity in KEY_VALUE_SHEETS or (entity == "document" and fld == "name"):
         sheet = "horizon" if entity == "document" else entity
         key: tuple[Any, ...] = ("name",) if entity == "document" else (sheet, _base(fld))
@@ -84,7 +90,7 @@ def _locate(issue: InputIssue, sheets: Sheets, labels: dict[str, list[tuple[str,
         return issue
     if len(found) > 1 and fld:  # one id on several rows: keep the rows holding the value
         holding = [(s, k) for s, k in found
-                   if _value_at(sheets.document[s][k], fld) == issue.value]
+                   if _value_at(table_items(sheets.document, s)[k], fld) == issue.value]
         found = holding or found
     sheet = found[0][0]
     rows = sorted({sheets.rows[(sheet, k)] for _, k in found if (sheet, k) in sheets.rows})
@@ -96,6 +102,31 @@ def _locate(issue: InputIssue, sheets: Sheets, labels: dict[str, list[tuple[str,
         where += _columns_text(cells, issue.expected) if cells else _absent_column(
             sheet, fld, sheets)
     return _with(issue, where, entity)
+
+
+def _scenarios_issue(issue: InputIssue, sheets: Sheets) -> InputIssue:
+    """An issue about the scenario list as a whole (none given, too many, probabilities
+    that do not sum to 1): the scenarios sheet's rows, and the column of the field named
+    after ``scenarios[].`` if any."""
+    expected = issue.expected
+    rows = sorted(r for (s, _), r in sheets.rows.items() if s == "scenarios")
+    if "scenarios" not in sheets.headers:
+        where = "no sheet 'scenarios'"
+    elif not rows:
+        where = "sheet 'scenarios'"
+    else:
+        where = f"sheet 'scenarios', row {rows[0]}" if len(rows) == 1 else \
+            f"sheet 'scenarios', rows {rows[0]}-{rows[-1]}"
+        sub = issue.field.partition(".")[2]
+        column = sheets.headers["scenarios"].get(sub) if sub else None
+        if column is not None:
+            where += f", column {get_column_letter(column)}"
+    if not rows:  # the uncertainty sheet is filled, the scenarios sheet is not
+        expected = ("expected at least one scenario: a row of the sheet 'scenarios' with "
+                    "id, probability and hashprice_usd_per_ph_day (or, for no uncertainty, "
+                    "empty the sheet 'uncertainty')")
+    return _with(InputIssue(issue.file, issue.entity, issue.field, issue.value, expected),
+                 where, "uncertainty")
 
 
 def _value_at(entity: Any, fld: str) -> Any:
@@ -129,10 +160,14 @@ def _field_cells(sheet: str, k: int, fld: str, sheets: Sheets) -> list[Cell]:
     return sorted(inside, key=lambda c: c.column)
 
 
+def _period_of(element: re.Match[str]) -> int:
+    return int(element.group(1) or element.group(2))
+
+
 def _columns_text(cells: list[Cell], expected: str) -> str:
     element = _ELEMENT.search(expected)
     if element and len(cells) > 1:
-        t = int(element.group(1))
+        t = _period_of(element)
         if 1 <= t <= len(cells):
             return f", column {get_column_letter(cells[t - 1].column)}"
     letters = [get_column_letter(c.column) for c in cells]
@@ -162,8 +197,8 @@ def _key_value_place(sheet: str, fld: str, cells: list[Cell] | None, sheets: She
     if cells:
         rows = [c.row for c in cells]
         element = _ELEMENT.search(expected)
-        if element and len(cells) > 1 and 1 <= int(element.group(1)) <= len(cells):
-            rows = [cells[int(element.group(1)) - 1].row]
+        if element and len(cells) > 1 and 1 <= _period_of(element) <= len(cells):
+            rows = [cells[_period_of(element) - 1].row]
         span = f" {rows[0]}" if len(rows) == 1 else f"s {rows[0]}-{rows[-1]}"
         return f"sheet '{sheet}', row{span}, column B"
     row = sheets.field_rows[sheet].get(fld)

@@ -115,17 +115,45 @@ def read_sheets(wb: Workbook, name: str, cached: Callable[[], Workbook]) -> Shee
         doc["horizon"] = block
     if "market" in wb.sheetnames:
         doc["market"], _ = _key_value(wb["market"], "market", out, name, value_at)
+    scenarios: list[dict[str, Any]] = []
     for sheet in TABLE_SHEETS:
         if sheet in wb.sheetnames:
             items = _table(wb[sheet], sheet, out, name, value_at)
-            if items or sheet == "sites":  # an empty optional sheet is an absent list
+            if sheet == "scenarios":  # uncertainty.scenarios, merged below
+                scenarios = items
+            elif items or sheet == "sites":  # an empty optional sheet is an absent list
                 doc[sheet] = items
-    for sheet in ("limits", "finance"):  # an empty sheet (or none) is an absent block
-        if sheet in wb.sheetnames:
+    uncertainty: dict[str, Any] = {}
+    for sheet in ("limits", "finance", "uncertainty"):  # an empty sheet (or none) is an
+        if sheet in wb.sheetnames:                        # absent block
             block, _ = _key_value(wb[sheet], sheet, out, name, value_at)
-            if block:
+            if sheet == "uncertainty":
+                uncertainty = block
+            elif block:
                 doc[sheet] = block
+    _uncertainty(doc, uncertainty, scenarios, out, name)
     return out
+
+
+def _uncertainty(doc: dict[str, Any], block: dict[str, Any], scenarios: list[dict[str, Any]],
+                 out: Sheets, name: str) -> None:
+    """The uncertainty block (spec v2 B): the uncertainty sheet's rows and the scenarios
+    sheet's rows as its ``scenarios``; absent when both are empty, and present (so that
+    validation asks for what is missing) as soon as one cell of either is filled."""
+    if "scenarios" in block:  # typed as a row of the uncertainty sheet
+        row = out.field_rows.get("uncertainty", {}).get("scenarios")
+        out.issues.append(InputIssue(
+            name, f"sheet 'uncertainty', row {row}, column B", "scenarios",
+            block.pop("scenarios"), "expected the scenarios as rows of the sheet "
+            "'scenarios' (columns id, probability, hashprice_usd_per_ph_day, "
+            "energy_price_scale), not a row of the sheet 'uncertainty'"))
+        out.cells.pop(("uncertainty", "scenarios"), None)
+        if not block and not scenarios:
+            return
+    if scenarios:
+        block["scenarios"] = scenarios
+    if block:
+        doc["uncertainty"] = block
 
 
 def _is_formula(value: Any) -> bool:

@@ -2,7 +2,9 @@
 
 An instance is written from what its file said (``model_dump(exclude_unset=True)``), so a
 default the file left out stays an empty cell and a series given as one number stays one
-number: reading the workbook back gives the same validated :class:`Instance`.
+number: reading the workbook back gives the same validated :class:`Instance`. An instance
+without a ``market`` block (possible with ``uncertainty``, spec v2 B) gets no market sheet,
+so that an absent block and ``market: {}`` (an empty sheet) both come back as given.
 """
 
 from __future__ import annotations
@@ -29,11 +31,13 @@ from .layout import (
     KEY_VALUE_SHEETS,
     README_SHEET,
     SHEET_ORDER,
+    TABLE_KEYS,
     Column,
     description,
     key_value_columns,
     per_period,
     table_columns,
+    table_items,
 )
 
 __all__ = ["exact_numbers", "instance_document", "write_instance_workbook", "write_template"]
@@ -76,6 +80,14 @@ def instance_document(instance: Instance) -> dict[str, Any]:
 def write_instance_workbook(instance: Instance, path: str | Path) -> Path:
     """Write a validated instance as a workbook that reads back to the same instance."""
     doc = instance_document(instance)
+    held = {"name"} | {key for key, _ in KEY_VALUE_SHEETS.values()} | {
+        keys[0] for keys in TABLE_KEYS.values()}
+    unheld = sorted(set(doc) - held)
+    if unheld:  # a block added to the format before the workbook has a sheet for it
+        raise InputError([InputIssue(
+            str(path), "file", "", ", ".join(unheld),
+            "expected only blocks a workbook has sheets for (" + ", ".join(sorted(held))
+            + "); write this instance as .yaml or .json, a workbook would drop them")])
     return _save(_workbook(doc, instance.horizon.periods), Path(path))
 
 
@@ -101,11 +113,13 @@ def _workbook(doc: dict[str, Any] | None, periods: int) -> Workbook:
     readme.title = README_SHEET
     _readme(readme, periods)
     for sheet in SHEET_ORDER[1:]:
+        if sheet == "market" and doc is not None and "market" not in doc:
+            continue  # scenarios give the hashprice and the file has no market block
         ws = wb.create_sheet(sheet)
         if sheet in KEY_VALUE_SHEETS:
             _key_value_sheet(ws, sheet, doc, periods)
         else:
-            rows = (doc or {}).get(sheet, [])
+            rows = table_items(doc or {}, sheet) or []
             _table_sheet(ws, sheet, rows, periods)
     return wb
 
@@ -235,11 +249,17 @@ _README = [
     "One sheet per part of the instance format (docs/instance-format.md, "
     "docs/spreadsheets.md). Units as there: MW, USD, USD/MWh, hashprice in USD per PH/s per "
     "day, J/TH, lease rates in USD per kW of IT load per month.",
-    "horizon, market, limits, finance: one row per field: the name in column A, the value in "
-    "column B (column C is a note and is not read). The instance's name is the first row of "
-    "horizon. finance holds project debt as debt.* rows; leave them empty for no debt.",
-    "sites, sources, links, contracts: row 1 names the columns, then one row per entity. "
+    "horizon, market, limits, finance, uncertainty: one row per field: the name in column "
+    "A, the value in column B (column C is a note and is not read). The instance's name is "
+    "the first row of horizon. finance holds project debt as debt.* rows; leave them empty "
+    "for no debt.",
+    "sites, sources, links, contracts, scenarios: row 1 names the columns, then one row per "
+    "entity. "
     "Nested blocks use dotted names (btc.fleet_mw, ai.block_it_mw, eligible.near.site).",
+    "uncertainty, scenarios (optional): hashprice scenarios. scenarios has one row per "
+    "scenario (id, probability, hashprice_usd_per_ph_day, energy_price_scale); uncertainty "
+    "holds structure (two_stage or multi_stage) and risk.cvar_alpha, risk.cvar_weight as "
+    "rows. With scenarios, leave market's hashprice rows empty. Both empty: no uncertainty.",
     "An empty cell means 'not given': a default applies, and a block (grid, btc, "
     "btc.expansion, ai, eligible, finance's debt) is absent when all its cells are empty.",
     "A series is either one number in the plain column or row (the same every period) or "
