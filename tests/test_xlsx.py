@@ -602,6 +602,46 @@ def test_results_workbook_has_the_v2_columns_and_totals(tmp_path):
                                   check_dtype=False, rtol=1e-9)
 
 
+def test_scenarios_sheet_and_scenario_column_round_trip(tmp_path):
+    """Spec v2 B: the scenarios sheet and the per-period sheets' leading scenario column read
+    back as the result's tables, bit for bit; scenario ids that look like numbers or like a
+    missing value stay the text they were."""
+    import yaml
+
+    from portfolio_opt.constants import RISK_FIELDS, SCENARIO_COLUMNS
+    from portfolio_opt.spreadsheet.results import read_results_workbook
+
+    raw = yaml.safe_load((ROOT / "tests" / "data" / "worked_example.yaml").read_text())
+    raw["market"].pop("hashprice_usd_per_ph_day")
+    ids = ["007", "NA", "1"]
+    raw["uncertainty"] = {
+        "scenarios": [{"id": w, "probability": p, "hashprice_usd_per_ph_day": hp}
+                      for w, p, hp in zip(ids, (0.5, 0.25, 0.25),
+                                          ([48, 30, 20, 15], [48, 70, 60, 50], 48),
+                                          strict=True)],
+        "structure": "multi_stage", "risk": {"cvar_alpha": 0.5, "cvar_weight": 0.3}}
+    res = po.solve(raw, value_of_information=True)
+    assert res.status == po.Status.OPTIMAL and res.scenarios is not None
+    res.write(tmp_path, format="xlsx")
+    summary, sheets = read_results_workbook(tmp_path / "results.xlsx")
+    for key in [*RISK_FIELDS, "evpi_usd", "vss_usd", "objective_npv_usd"]:
+        assert summary[key] == res.summary()[key]  # bit for bit
+    assert json.loads(summary["value_of_information"]) == res.extra["value_of_information"]
+    assert list(sheets["scenarios"].columns) == SCENARIO_COLUMNS
+    assert sheets["scenarios"]["scenario"].tolist() == ids
+    for name, table in res.tables().items():
+        back = sheets[name]
+        if name == "contracts":
+            back = back.assign(sites=back["sites"].fillna(""))
+        assert list(back.columns) == list(table.columns), name
+        pd.testing.assert_frame_equal(back, table, check_dtype=False, check_exact=True,
+                                      obj=name)
+        if "scenario" in table.columns:
+            assert back.columns[0] == "scenario"
+            assert back["scenario"].map(type).eq(str).all()
+            assert back["scenario"].tolist() == table["scenario"].tolist()
+
+
 def test_price_blocks_and_demand_response_round_trip(tmp_path):
     """Spec v2 C in a workbook: market.blocks as one JSON cell, a price per block as a JSON
     mapping in the plain price cell, demand response as btc.demand_response.* columns."""

@@ -1,6 +1,7 @@
 """One self-contained HTML page to hand round: NPV, cash flows, MW by site (by price block
 too, with blocks), the site graph, contracts, marginal values and, for a batch, its
-tornado and regime map.
+tornado and regime map; with scenarios, the NPV distribution, E[NPV] and CVaR, the
+hashprice fan and the first-stage plan (and the efficient frontier of a frontier.csv).
 
 The page needs no network to open: CSS is inline, charts are inline SVG drawn with
 matplotlib, there is no script. Every name from the instance is HTML-escaped.
@@ -32,10 +33,11 @@ REPORT_FILE = "report.html"
 
 def render_report(data: ReportData) -> str:
     """The page's HTML for ``data``."""
-    from . import sections
+    from . import scenario_sections, sections
     from .page import page
 
-    parts = [sections.cash(data), sections.mw(data), sections.blocks(data),
+    parts = [scenario_sections.uncertainty(data), scenario_sections.frontier(data),
+             sections.cash(data), sections.mw(data), sections.blocks(data),
              sections.network(data),
              sections.contracts(data), sections.marginal(data), sections.diagnosis(data),
              sections.batch(data)]

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["CSP", "esc", "kpi", "page", "section", "table"]
+__all__ = ["CSP", "esc", "kpi", "musd", "page", "section", "table", "year_label"]
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
@@ -71,6 +71,20 @@ def fmt(value: Any, digits: int = 1, scale: float = 1.0) -> str:
     if isinstance(value, (int, float)):
         return f"{value / scale:,.{digits}f}"
     return str(value)
+
+
+def musd(usd: float) -> str:
+    """USD as MUSD: one decimal below a billion, none above (the headline stays short)."""
+    return f"{usd / 1e6:,.{0 if abs(usd) >= 1e9 else 1}f} MUSD"
+
+
+def year_label(value: object) -> str:
+    """A period's year label: 2026, or 2026.5 when periods are fractional years."""
+    try:
+        y = float(str(value))
+    except ValueError:
+        return str(value)
+    return f"{y:.0f}" if y.is_integer() else f"{y:g}"
 
 
 def kpi(label: str, value: str, css: str = "") -> str:

@@ -8,6 +8,9 @@ from typing import Any
 
 from .data import ReportData
 from .page import esc, figure, fmt, frame_table, kpi, section, table
+from .page import musd as _musd
+from .page import year_label as _year
+from .scenario_sections import expected_note, risk_cards
 
 __all__ = ["batch", "blocks", "cash", "contracts", "diagnosis", "footer", "header",
            "marginal", "mw", "network"]
@@ -25,18 +28,21 @@ def header(data: ReportData) -> str:
         npv = s.get("objective_npv_usd")
         gap = s.get("mip_gap")
         bound = s.get("objective_bound_usd")
+        risk = risk_cards(s)  # a result with scenarios: E[NPV], CVaR (spec v2 B)
+        cards += risk or [kpi("NPV", "n/a" if npv is None else _musd(npv))]
         cards += [
-            kpi("NPV", "n/a" if npv is None else _musd(npv)),
             kpi("status", status, f"status-{status}"),
             kpi("MIP gap", "n/a" if gap is None else f"{100 * gap:.3g} %"),
-            kpi("bound", "n/a" if bound is None else _musd(bound)),
+            kpi("bound on the objective" if risk else "bound",
+                "n/a" if bound is None else _musd(bound)),
         ]
     if data.has_plan:
         sp = data.tables["site_periods"]
         last = sp[sp["period"] == sp["period"].max()]
         year = last["year"].iloc[0] if len(last) else ""
-        cards += [kpi(f"BTC MW hashing, {_year(year)}", f"{last['btc_mw'].sum():,.0f}"),
-                  kpi(f"AI IT MW served, {_year(year)}",
+        of = ", expected" if data.scenarios is not None else ""
+        cards += [kpi(f"BTC MW hashing, {_year(year)}{of}", f"{last['btc_mw'].sum():,.0f}"),
+                  kpi(f"AI IT MW served, {_year(year)}{of}",
                       f"{last['ai_served_it_mw'].sum():,.0f}")]
         con = data.tables.get("contracts")
         if con is not None:
@@ -49,25 +55,13 @@ def header(data: ReportData) -> str:
         if len(ok):
             lo, hi = ok["objective_npv_usd"].min(), ok["objective_npv_usd"].max()
             cards.append(kpi("batch NPV range", f"{lo / MUSD:,.0f} to {hi / MUSD:,.0f} MUSD"))
+    if data.summary is None and data.frontier is not None:
+        cards.append(kpi("frontier points", f"{len(data.frontier):,}"))
     message = s.get("message")
     box = f'<div class="message">{esc(message)}</div>' if message else ""
     sub = "Portfolio plan: BTC mining and AI/HPC leasing, site by site and period by period"
     return (f"<header><h1>{esc(data.title)}</h1><p class=\"sub\">{esc(sub)}</p></header>"
             f'<div class="kpis">{"".join(cards)}</div>{box}')
-
-
-def _musd(usd: float) -> str:
-    """USD as MUSD: one decimal below a billion, none above (the headline stays short)."""
-    return f"{usd / MUSD:,.{0 if abs(usd) >= 1e9 else 1}f} MUSD"
-
-
-def _year(value: object) -> str:
-    """A period's year label: 2026, or 2026.5 when periods are fractional years."""
-    try:
-        y = float(str(value))
-    except ValueError:
-        return str(value)
-    return f"{y:.0f}" if y.is_integer() else f"{y:g}"
 
 
 def cash(data: ReportData) -> str:
@@ -97,7 +91,11 @@ def cash(data: ReportData) -> str:
                         "outflow." if any(c in cols for c in ("tenant_capex", "debt_drawn"))
                         else "."))
             + table(heads, rows) + _funding(cf))
-    return section("cash", "Cash flow and NPV", body)
+    note = expected_note(data, "Expected over the scenarios: each period's cash flows are the "
+                         "probability-weighted mean of the scenarios' (never their sum), so "
+                         "the bridge ends at E[NPV]; each scenario's rows are in "
+                         "cashflows.csv.")
+    return section("cash", "Cash flow and NPV", note + body)
 
 
 def _funding(cf: Any) -> str:
@@ -129,7 +127,7 @@ def mw(data: ReportData) -> str:
 
     if not data.has_plan:
         return ""
-    return section("mw", "MW by site and period", figure(
+    return section("mw", "MW by site and period", expected_note(data) + figure(
         mw_by_site(data.tables["site_periods"]),
         "ASIC MW hashing (BTC) and AI IT MW served, stacked; the first panel is the "
         "whole portfolio."))
@@ -175,7 +173,8 @@ def blocks(data: ReportData) -> str:
         dr = ('<p class="note">Demand response: the gross MW standing ready to shed, by '
               "block, is in site_period_blocks.csv (dr_mw); what standing ready earns is the "
               "cash flow's dr credit.</p>")
-    body = figure(btc_by_block(frame, shares), caption) + table(heads, rows) + dr
+    body = (expected_note(data) + figure(btc_by_block(frame, shares), caption)
+            + table(heads, rows) + dr)
     return section("blocks", "Hashing by price block beside firm AI", body)
 
 
@@ -197,6 +196,8 @@ def network(data: ReportData) -> str:
                 "with 'solve --report' or pass --instance): sites, and the power links and "
                 "sources in flows.csv, labelled with their peak flow. Fiber links are not "
                 "shown.")
+    if data.scenarios is not None and data.has_plan:
+        note += " With scenarios: sized and coloured by the expected plan."
     return section("map", "Site graph", figure(network_map(nodes, edges), note))
 
 
@@ -215,6 +216,9 @@ def contracts(data: ReportData) -> str:
     body = table([("contract", ""), ("tenant", ""), ("IT MW", "num"), ("sites", ""),
                   ("lease NPV (MUSD)", "num"), ("", "")], rows) if rows else \
         '<p class="muted">No contract accepted.</p>'
+    body = expected_note(data, "Acceptance and IT MW are the same in every scenario; the "
+                         "lease NPV is the probability-weighted mean over the scenarios, the "
+                         "sites those serving the lease in some scenario.") + body
     declined = con[~con["accepted"].astype(bool)]
     if len(declined):
         body += ('<p class="note">Declined: ' + ", ".join(

@@ -2,7 +2,8 @@
 
 The sheets hold the same columns and values as summary.json and the CSV files (written
 with full float precision), plus the marginal values when they were computed;
-``solve --format xlsx`` writes it as ``results.xlsx``.
+``solve --format xlsx`` writes it as ``results.xlsx``. A result with scenarios (spec v2 B)
+has the ``scenarios`` sheet and the leading ``scenario`` column of the per-period sheets.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ __all__ = ["RESULTS_WORKBOOK", "read_results_workbook", "write_results_workbook"
 
 RESULTS_WORKBOOK = "results.xlsx"
 SUMMARY_SHEET = "summary"
+# Columns of ids and text in the result tables, read back as written (never as numbers).
+TEXT_COLUMNS = ("scenario", "site", "contract", "tenant", "sites", "link", "from", "to",
+                "block", "kind", "entity", "direction", "unit", "note", "value")
 
 
 def _plain(value: Any) -> Any:
@@ -94,8 +98,14 @@ def _write(result: Any, out: Path) -> None:
 
 def read_results_workbook(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """The summary (a dict) and the tables (pandas DataFrames by sheet name) of a results
-    workbook, as :func:`write_results_workbook` wrote them."""
-    sheets = pd.read_excel(path, sheet_name=None, engine="openpyxl")
+    workbook, as :func:`write_results_workbook` wrote them.
+
+    Ids read back as written: an id column stays text when its ids look like numbers
+    ("1", "007"), and ids such as "NA" or "null" are not missing values; only an empty cell
+    is (NaN).
+    """
+    sheets = pd.read_excel(path, sheet_name=None, engine="openpyxl", keep_default_na=False,
+                           na_values=[""], dtype=dict.fromkeys(TEXT_COLUMNS, object))
     summary_df = sheets.pop(SUMMARY_SHEET)
     summary = {str(k): (None if v != v else v)  # NaN: an empty cell, i.e. null
                for k, v in zip(summary_df["field"], summary_df["value"], strict=True)}
