@@ -61,11 +61,22 @@ def _leaves(d: ModelData) -> list[str]:
     return d.nodes(d.periods[-1])
 
 
+def _op_index(m: pyo.ConcreteModel, d: ModelData, head: Any) -> tuple[Any, ...]:
+    """Index sets of a row per operational key: (head, T, B), or (head, T, W, B)."""
+    return (head, m.T, m.W, m.B) if d.by_scenario else (head, m.T, m.B)
+
+
+def _fs_index(m: pyo.ConcreteModel, d: ModelData, sites: Any, nodes: Any) -> tuple[Any, ...]:
+    """Index sets of a row per first-stage site key: (sites, T), or the (s, t, node) set."""
+    return (nodes,) if d.multi_stage else (sites, m.T)
+
+
 def define_btc_fleet_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
     """btc_fleet[s,t,w,b]:  btc_mw[s,t,w,b] <= F_s + sum_{tau <= t} buy_mw[s,tau]."""
-    _add(m, "btc_fleet", {
-        d.op(s, t, w, b): m.btc_mw[d.op(s, t, w, b)] <= fleet(m, d, s, t, w)
-        for s in d.btc_sites for t in d.periods for w in d.scenarios for b in d.blocks})
+    m.btc_fleet = pyo.Constraint(
+        *_op_index(m, d, m.S_btc),
+        rule=lambda m, s, t, *wb: m.btc_mw[(s, t, *wb)]
+        <= fleet(m, d, s, t, d.scenario_of(wb[:-1])))
 
 
 def define_btc_demand_response_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
@@ -74,9 +85,9 @@ def define_btc_demand_response_constraints(m: pyo.ConcreteModel, d: ModelData) -
     variable's bound)."""
     if not d.dr_sites:
         return
-    _add(m, "btc_demand_response", {
-        d.op(s, t, w, b): m.dr_mw[d.op(s, t, w, b)] <= m.p_btc_pue[s] * m.btc_mw[d.op(s, t, w, b)]
-        for s in d.dr_sites for t in d.periods for w in d.scenarios for b in d.blocks})
+    m.btc_demand_response = pyo.Constraint(
+        *_op_index(m, d, m.S_dr),
+        rule=lambda m, s, t, *wb: m.dr_mw[(s, t, *wb)] <= m.p_btc_pue[s] * m.btc_mw[(s, t, *wb)])
 
 
 def define_btc_expansion_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
@@ -104,17 +115,17 @@ def define_ai_first_hall_constraints(m: pyo.ConcreteModel, d: ModelData) -> None
     Together: first_hall[s,t] = 1 exactly in the period the first hall starts, so the fixed
     capex lands in that period's capex (and per-period budget), never earlier.
     """
-    fix, T = d.fixed_capex_sites, d.periods
+    fix, last = d.fixed_capex_sites, d.periods[-1]
+    first = m.first_hall
     _add(m, "ai_first_hall_once", {
-        _node_key(d, (s,), n): pyo.quicksum(m.first_hall[d.fs((s,), t, n)] for t in T) <= 1
+        _node_key(d, (s,), n): pyo.quicksum(first[k] for k in d.fs_upto((s,), last, n)) <= 1
         for s in fix for n in _leaves(d)})
-    _add(m, "ai_first_hall_link", {
-        d.fs((s,), t, n): m.halls[d.fs((s,), t, n)] <= m.p_first_hall_m[s] * pyo.quicksum(
-            m.first_hall[d.fs((s,), tau, n)] for tau in T if tau <= t)
-        for s in fix for t in T for n in d.nodes(t)})
-    _add(m, "ai_first_hall_start", {
-        d.fs((s,), t, n): m.first_hall[d.fs((s,), t, n)] <= m.halls[d.fs((s,), t, n)]
-        for s in fix for t in T for n in d.nodes(t)})
+    index = _fs_index(m, d, m.S_fix, m.component("FS_fix"))
+    m.ai_first_hall_link = pyo.Constraint(
+        *index, rule=lambda m, s, t, *n: m.halls[(s, t, *n)] <= m.p_first_hall_m[s]
+        * pyo.quicksum(first[k] for k in d.fs_upto((s,), t, d.scenario_of(n))))
+    m.ai_first_hall_start = pyo.Constraint(
+        *index, rule=lambda m, s, t, *n: first[(s, t, *n)] <= m.halls[(s, t, *n)])
 
 
 def define_ai_first_hall_cumulative_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
@@ -129,13 +140,15 @@ def define_ai_first_hall_cumulative_constraints(m: pyo.ConcreteModel, d: ModelDa
     f = d.formulation
     if not (f.valid_inequalities and f.first_hall_cuts) or not d.fixed_capex_sites:
         return
-    T = d.periods
-    _add(m, "ai_first_hall_cumulative", {
-        d.fs((s,), t, n):
-        pyo.quicksum(m.halls[d.fs((s,), tau, n)] for tau in T if tau <= t)
-        <= m.p_first_hall_m[s] * pyo.quicksum(
-            m.first_hall[d.fs((s,), tau, n)] for tau in T if tau <= t)
-        for s in d.fixed_capex_sites for t in T for n in d.nodes(t)})
+    halls, first = m.halls, m.first_hall
+
+    def rule(m: pyo.ConcreteModel, s: str, t: int, *n: str) -> Any:
+        keys = d.fs_upto((s,), t, d.scenario_of(n))
+        return (pyo.quicksum(halls[k] for k in keys)
+                <= m.p_first_hall_m[s] * pyo.quicksum(first[k] for k in keys))
+
+    m.ai_first_hall_cumulative = pyo.Constraint(
+        *_fs_index(m, d, m.S_fix, m.component("FS_fix")), rule=rule)
 
 
 def define_contract_size_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
@@ -317,11 +330,15 @@ def _served_at(d: ModelData, m: pyo.ConcreteModel) -> dict[tuple[str, int], list
 def define_site_ai_capacity_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
     """site_ai_capacity[s,t]:  sum_c serve[c,s,t] <= available[s,t]."""
     served = _served_at(d, m)
-    _add(m, "site_ai_capacity", {
-        d.fs((s,), t, n):
-        pyo.quicksum(m.serve[d.fs((c, s), t, n)] for c in served[s, t])
-        <= available(m, d, s, t, n)
-        for s in d.ai_sites for t in d.periods if served.get((s, t)) for n in d.nodes(t)})
+    keys = [(s, t, *((n,) if d.multi_stage else ())) for s in d.ai_sites for t in d.periods
+            if served.get((s, t)) for n in d.nodes(t)]
+    serve = m.serve
+
+    def rule(m: pyo.ConcreteModel, s: str, t: int, *n: str) -> Any:
+        return (pyo.quicksum(serve[(c, s, t, *n)] for c in served[s, t])
+                <= available(m, d, s, t, d.scenario_of(n)))
+
+    m.site_ai_capacity = pyo.Constraint(keys, rule=rule)
 
 
 def define_site_envelope_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
@@ -373,27 +390,25 @@ def define_power_balance_constraints(m: pyo.ConcreteModel, d: ModelData) -> None
         return bool(into[n] or out[n] or n in grid or n in sources or n in btc or served_here)
 
     nodes = [n for n in [*d.sites, *d.sources] if has_terms(n)]
-    op = d.op
 
-    def row(n: str, t: int, w: str, b: str) -> Any:
+    def rule(m: pyo.ConcreteModel, n: str, t: int, *wb: str) -> Any:
         terms: list[Any] = []
         if n in grid:
-            terms.append(m.grid_mw[op(n, t, w, b)])
+            terms.append(m.grid_mw[(n, t, *wb)])
         if n in sources:
-            terms.append(m.gen_mw[op(n, t, w, b)])
-        terms += [m.p_arc_eff[a] * m.flow_mw[op(a, t, w, b)] for a in into[n]]
-        terms += [-m.flow_mw[op(a, t, w, b)] for a in out[n]]
+            terms.append(m.gen_mw[(n, t, *wb)])
+        terms += [m.p_arc_eff[a] * m.flow_mw[(a, t, *wb)] for a in into[n]]
+        terms += [-m.flow_mw[(a, t, *wb)] for a in out[n]]
         if n in btc:
-            terms.append(-m.p_btc_pue[n] * m.btc_mw[op(n, t, w, b)])
+            terms.append(-m.p_btc_pue[n] * m.btc_mw[(n, t, *wb)])
         if served.get((n, t)):
-            terms += [-m.p_ai_pue[n] * m.serve[d.fs((c, n), t, w)] for c in served[n, t]]
+            nk = (d.node[t, wb[0]],) if d.multi_stage else ()
+            terms += [-m.p_ai_pue[n] * m.serve[(c, n, t, *nk)] for c in served[n, t]]
         if not terms:
-            return None
+            return pyo.Constraint.Skip
         return pyo.quicksum(terms) == 0
 
-    rows = {op(n, t, w, b): row(n, t, w, b)
-            for n in nodes for t in d.periods for w in d.scenarios for b in d.blocks}
-    _add(m, "power_balance", {k: r for k, r in rows.items() if r is not None})
+    m.power_balance = pyo.Constraint(*_op_index(m, d, nodes), rule=rule)
 
 
 def define_capex_budget_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
@@ -414,9 +429,9 @@ def define_capex_budget_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
         else:
             m.capex_budget = pyo.Constraint(expr=total[d.scenarios[0]])
     if lim.capex_budget_usd_per_period is not None:
-        _add(m, "capex_budget_period", {
-            d.fs((), t, n): equity_capex(m, d, t, n) <= m.p_budget_period[t]
-            for t in d.periods for n in d.nodes(t)})
+        m.capex_budget_period = pyo.Constraint(
+            m.T_node if d.multi_stage else m.T,
+            rule=lambda m, t, *n: equity_capex(m, d, t, d.scenario_of(n)) <= m.p_budget_period[t])
 
 
 def define_tenant_share_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:

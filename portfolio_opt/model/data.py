@@ -121,9 +121,19 @@ class ModelData:
         key = (*head, t, self.node[t, w]) if self.multi_stage else (*head, t)
         return key[0] if len(key) == 1 else key
 
-    def at(self, w: str, t: int) -> str:
-        """The node of scenario w in period t (w itself for operations)."""
-        return self.node[t, w] if self.multi_stage else self.scenarios[0]
+    def fs_upto(self, head: tuple[Any, ...], last: int, w: str) -> list[Any]:
+        """Keys :meth:`fs` of the periods tau <= last (cumulative sums: halls, purchases)."""
+        taus = [tau for tau in self.periods if tau <= last]
+        if self.multi_stage:
+            node = self.node
+            return [(*head, tau, node[tau, w]) for tau in taus]
+        if not head:
+            return taus
+        return [(*head, tau) for tau in taus]
+
+    def scenario_of(self, rest: tuple[Any, ...]) -> str:
+        """The scenario (or node) closing an index: rest = (w,) with scenarios, () without."""
+        return rest[0] if rest else self.scenarios[0]
 
     def block_prices(self, value: Any) -> dict[tuple[int, str], float]:
         """A (block) price expanded to (period, block) -> USD/MWh."""

@@ -34,7 +34,8 @@ __all__ = [
 def _halls_upto(m: pyo.ConcreteModel, d: ModelData, s: str, last: int, w: str) -> Any:
     if s not in d.hall_max or d.hall_max[s] < 1:
         return 0.0
-    return pyo.quicksum(m.halls[d.fs((s,), tau, w)] for tau in d.periods if tau <= last)
+    halls = m.halls
+    return pyo.quicksum(halls[k] for k in d.fs_upto((s,), last, w))
 
 
 def reserved(m: pyo.ConcreteModel, d: ModelData, s: str, t: int, w: str) -> Any:
@@ -52,14 +53,20 @@ def fleet(m: pyo.ConcreteModel, d: ModelData, s: str, t: int, w: str) -> Any:
     """ASIC MW installed at s in t: initial fleet plus purchases up to and including t."""
     bought: Any = 0.0
     if s in m.S_exp:
-        bought = pyo.quicksum(m.buy_mw[d.fs((s,), tau, w)] for tau in d.periods if tau <= t)
+        buy = m.buy_mw
+        bought = pyo.quicksum(buy[k] for k in d.fs_upto((s,), t, w))
     return m.p_fleet[s] + bought
 
 
+def _node(d: ModelData, t: int, w: str) -> tuple[str, ...]:
+    """The node suffix of first-stage keys of period t: (node,) under multi_stage, else ()."""
+    return (d.node[t, w],) if d.multi_stage else ()
+
+
 def _ai_capex_terms(m: pyo.ConcreteModel, d: ModelData, t: int, w: str) -> list[Any]:
-    terms = [m.p_hall_capex[s] * m.halls[d.fs((s,), t, w)] for s in d.hall_sites]
-    terms += [m.p_fixed_capex[s] * m.first_hall[d.fs((s,), t, w)]
-              for s in d.fixed_capex_sites]
+    nk = _node(d, t, w)
+    terms = [m.p_hall_capex[s] * m.halls[(s, t, *nk)] for s in d.hall_sites]
+    terms += [m.p_fixed_capex[s] * m.first_hall[(s, t, *nk)] for s in d.fixed_capex_sites]
     return terms
 
 
@@ -72,7 +79,8 @@ def ai_capex(m: pyo.ConcreteModel, d: ModelData, t: int, w: str) -> Any:
 def capex(m: pyo.ConcreteModel, d: ModelData, t: int, w: str) -> Any:
     """Capex started in period t, in MUSD (undiscounted)."""
     terms = _ai_capex_terms(m, d, t, w)
-    terms += [m.p_exp_capex[s] * m.buy_mw[d.fs((s,), t, w)] for s in d.exp_sites]
+    nk = _node(d, t, w)
+    terms += [m.p_exp_capex[s] * m.buy_mw[(s, t, *nk)] for s in d.exp_sites]
     return pyo.quicksum(terms)
 
 
@@ -93,5 +101,5 @@ def equity_capex(m: pyo.ConcreteModel, d: ModelData, t: int, w: str) -> Any:
 def terminal_value(m: pyo.ConcreteModel, d: ModelData, w: str) -> Any:
     """TV = sum_{c,s} V_cs serve[c,s,P], V_cs the discounted tail per IT MW (spec v2 A)."""
     last = d.periods[-1]
-    return pyo.quicksum(m.p_tail[c, s] * m.serve[d.fs((c, s), last, w)]
-                        for c, s in d.tail_value)
+    nk = _node(d, last, w)
+    return pyo.quicksum(m.p_tail[c, s] * m.serve[(c, s, last, *nk)] for c, s in d.tail_value)

@@ -45,19 +45,21 @@ def operating_cash(
     if w is None:
         w = d.scenarios[0]
     h = m.p_share
-    op, fs = d.op, d.fs
-    terms: list[Any] = [h[b] * m.p_btc_margin[d.opt(s, t, w)] * m.btc_mw[op(s, t, w, b)]
-                        for s in d.btc_sites for b in d.blocks]
-    terms += [m.p_ai_rev[c, t] * m.serve[fs((c, s), t, w)] for c, s in serves]
+    wk = (w,) if d.by_scenario else ()  # the scenario in operational keys
+    nk = (d.node[t, w],) if d.multi_stage else ()  # the node in first-stage keys
+    B = d.blocks
+    terms: list[Any] = [h[b] * m.p_btc_margin[(s, t, *wk)] * m.btc_mw[(s, t, *wk, b)]
+                        for s in d.btc_sites for b in B]
+    terms += [m.p_ai_rev[c, t] * m.serve[(c, s, t, *nk)] for c, s in serves]
     recovery = set(d.recovery_contracts)
-    terms += [m.p_er_rev[c, t] * m.p_ai_pue[s] * m.serve[fs((c, s), t, w)]
+    terms += [m.p_er_rev[c, t] * m.p_ai_pue[s] * m.serve[(c, s, t, *nk)]
               for c, s in serves if c in recovery]
-    terms += [-h[b] * m.p_grid_cost[op(s, t, w, b)] * m.grid_mw[op(s, t, w, b)]
-              for s in d.grid_price for b in d.blocks]
-    terms += [-h[b] * m.p_src_cost[op(r, t, w, b)] * m.gen_mw[op(r, t, w, b)]
-              for r in d.sources for b in d.blocks]
-    terms += [h[b] * m.p_dr_credit[s] * m.dr_mw[op(s, t, w, b)]
-              for s in d.dr_sites for b in d.blocks]
+    terms += [-h[b] * m.p_grid_cost[(s, t, *wk, b)] * m.grid_mw[(s, t, *wk, b)]
+              for s in d.grid_price for b in B]
+    terms += [-h[b] * m.p_src_cost[(r, t, *wk, b)] * m.gen_mw[(r, t, *wk, b)]
+              for r in d.sources for b in B]
+    terms += [h[b] * m.p_dr_credit[s] * m.dr_mw[(s, t, *wk, b)]
+              for s in d.dr_sites for b in B]
     terms += [-m.p_ai_opex[s] * available(m, d, s, t, w) for s in d.ai_sites]
     return pyo.quicksum(terms)
 

@@ -82,6 +82,8 @@ def define_variables(m: pyo.ConcreteModel, d: ModelData) -> None:
     m.it_mw = pyo.Var(m.C, domain=pyo.NonNegativeReals,
                       bounds=lambda m, c: (0.0, m.p_it_max[c]))
     if d.multi_stage:
+        m.T_node = pyo.Set(dimen=2, ordered=True, initialize=[
+            (t, n) for t in d.periods for n in d.nodes(t)])
         # serve exists only in a contract's active periods
         m.CST_node = pyo.Set(dimen=4, ordered=True, initialize=[
             (c, s, t, n) for (c, s, t) in m.CST for n in d.nodes(t)])
