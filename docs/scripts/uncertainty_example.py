@@ -19,11 +19,11 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-import portfolio_opt as po  # noqa: E402
-from portfolio_opt.scenario_gen import model_from_options, run_scenarios  # noqa: E402
-from portfolio_opt.value_of_information import mean_value_instance  # noqa: E402
+import portfolio_opt as po
+from portfolio_opt.scenario_gen import model_from_options, run_scenarios
+from portfolio_opt.value_of_information import mean_value_instance
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "instances" / "us_portfolio.yaml"
@@ -177,7 +177,8 @@ def main() -> None:
     asic = bought(ms)
     for sc in tree.uncertainty.scenarios:  # type: ignore[union-attr]
         h = halls.get(sc.id, {})
-        print(f"| {sc.id} | {sc.probability:.3f} | {musd(float(ms.scenarios.set_index('scenario').at[sc.id, 'npv_usd']))} | "
+        npv = float(ms.scenarios.set_index("scenario").at[sc.id, "npv_usd"])
+        print(f"| {sc.id} | {sc.probability:.3f} | {musd(npv)} | "
               f"{sum(h.values()):,.0f} ({', '.join(f'{s} {v:.0f}' for s, v in h.items())}) | "
               f"{asic.get(sc.id, 0.0):,.0f} |")
     IMAGES.mkdir(exist_ok=True)
