@@ -152,6 +152,9 @@ def _add_value_of_information(result: Result, built: Model, options: dict[str, A
 # Above this many variables the standard-form hand-off beats the persistent interface even
 # counting its one-off scipy import (measured in benchmarks/, docs/performance.md).
 DIRECT_HANDOFF_MIN_VARS = 20_000
+# With scenarios the standard-form hand-off already wins from about 6,500 variables (ten
+# scenarios of the realistic portfolio; docs/performance.md, "Scenarios").
+DIRECT_HANDOFF_MIN_VARS_SCENARIOS = 6_500
 
 
 def model_size(built: Model) -> int:
@@ -171,7 +174,9 @@ def handoff(built: Model, how: str = "auto") -> Any:
     from .solver import DirectHighs, PersistentHighs
 
     if how == "auto":
-        how = "direct" if model_size(built) >= DIRECT_HANDOFF_MIN_VARS else "persistent"
+        least = (DIRECT_HANDOFF_MIN_VARS_SCENARIOS if built.data.by_scenario
+                 else DIRECT_HANDOFF_MIN_VARS)
+        how = "direct" if model_size(built) >= least else "persistent"
     return DirectHighs(built.pyomo) if how == "direct" else PersistentHighs(built.pyomo)
 
 
