@@ -32,33 +32,19 @@ from portfolio_opt.api import solve
 from portfolio_opt.errors import InputError
 from portfolio_opt.frontier import FRONTIER_COLUMNS, Plan, describe_change, efficient_frontier
 
+try:
+    from tests.test_uncertainty import hedge_instance
+except ImportError:  # tests/ itself on sys.path (pytest's rootdir-relative import)
+    from test_uncertainty import hedge_instance  # type: ignore[no-redef]
+
 TOL = 1.0  # USD
 WORKED = Path(__file__).parent / "data" / "worked_example.yaml"
 MINUS = "\u2212"
 
 
 def hedge(weight: float = 0.0, alpha: float = 0.5, high: float = 0.5) -> dict[str, Any]:
-    return {
-        "name": "hedge",
-        "horizon": {"periods": 1, "years_per_period": 1, "discount_rate": 0},
-        "sites": [{
-            "id": "s", "capacity_mw": 30,
-            "grid": {"capacity_mw": 30, "price_usd_per_mwh": 50},
-            "btc": {"fleet_mw": 0, "efficiency_j_per_th": 36.5, "pue": 1, "uptime": 1,
-                    "expansion": {"max_mw": 30, "capex_usd_per_mw": 500_000}},
-            "ai": {"max_it_mw": 10, "block_it_mw": 10, "capex_usd_per_it_mw": 600_000,
-                   "lead_time_periods": 0, "pue": 1},
-        }],
-        "contracts": [{"id": "lease", "tenant": "t", "it_mw": {"min": 10, "max": 10},
-                       "rate_usd_per_kw_month": 100, "start_period": 1, "term_periods": 1}],
-        "uncertainty": {
-            "scenarios": [
-                {"id": "high", "probability": high, "hashprice_usd_per_ph_day": 150},
-                {"id": "low", "probability": 1 - high, "hashprice_usd_per_ph_day": 30},
-            ],
-            "risk": {"cvar_alpha": alpha, "cvar_weight": weight},
-        },
-    }
+    """The one-site hedge of tests/test_uncertainty.py (hand-derived there), alpha 0.5."""
+    return hedge_instance(high=high, weight=weight, alpha=alpha)
 
 
 def three_scenarios() -> dict[str, Any]:
