@@ -18,6 +18,7 @@ import pyomo.core as pyo
 
 from .data import ModelData
 from .expressions import ai_capex, available, equity_capex, fleet, reserved
+from .variables import op_index
 
 __all__ = [
     "define_ai_first_hall_constraints",
@@ -61,11 +62,6 @@ def _leaves(d: ModelData) -> list[str]:
     return d.nodes(d.periods[-1])
 
 
-def _op_index(m: pyo.ConcreteModel, d: ModelData, head: Any) -> tuple[Any, ...]:
-    """Index sets of a row per operational key: (head, T, B), or (head, T, W, B)."""
-    return (head, m.T, m.W, m.B) if d.by_scenario else (head, m.T, m.B)
-
-
 def _fs_index(m: pyo.ConcreteModel, d: ModelData, sites: Any, nodes: Any) -> tuple[Any, ...]:
     """Index sets of a row per first-stage site key: (sites, T), or the (s, t, node) set."""
     return (nodes,) if d.multi_stage else (sites, m.T)
@@ -74,7 +70,7 @@ def _fs_index(m: pyo.ConcreteModel, d: ModelData, sites: Any, nodes: Any) -> tup
 def define_btc_fleet_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
     """btc_fleet[s,t,w,b]:  btc_mw[s,t,w,b] <= F_s + sum_{tau <= t} buy_mw[s,tau]."""
     m.btc_fleet = pyo.Constraint(
-        *_op_index(m, d, m.S_btc),
+        *op_index(m, d, m.S_btc),
         rule=lambda m, s, t, *wb: m.btc_mw[(s, t, *wb)]
         <= fleet(m, d, s, t, d.scenario_of(wb[:-1])))
 
@@ -86,7 +82,7 @@ def define_btc_demand_response_constraints(m: pyo.ConcreteModel, d: ModelData) -
     if not d.dr_sites:
         return
     m.btc_demand_response = pyo.Constraint(
-        *_op_index(m, d, m.S_dr),
+        *op_index(m, d, m.S_dr),
         rule=lambda m, s, t, *wb: m.dr_mw[(s, t, *wb)] <= m.p_btc_pue[s] * m.btc_mw[(s, t, *wb)])
 
 
@@ -408,7 +404,7 @@ def define_power_balance_constraints(m: pyo.ConcreteModel, d: ModelData) -> None
             return pyo.Constraint.Skip
         return pyo.quicksum(terms) == 0
 
-    m.power_balance = pyo.Constraint(*_op_index(m, d, nodes), rule=rule)
+    m.power_balance = pyo.Constraint(*op_index(m, d, nodes), rule=rule)
 
 
 def define_capex_budget_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:

@@ -11,7 +11,7 @@ import pyomo.core as pyo
 
 from .data import ModelData
 
-__all__ = ["define_sets", "define_variables"]
+__all__ = ["define_sets", "define_variables", "op_index"]
 
 
 def define_sets(m: pyo.ConcreteModel, d: ModelData) -> None:
@@ -44,12 +44,10 @@ def define_sets(m: pyo.ConcreteModel, d: ModelData) -> None:
     m.W = pyo.Set(initialize=d.scenarios, ordered=True)
 
 
-def _op_sets(m: pyo.ConcreteModel, d: ModelData, head: str) -> tuple[Any, ...]:
-    """Index sets of an operational variable: (head, T, B), or (head, T, W, B) with
+def op_index(m: pyo.ConcreteModel, d: ModelData, head: Any) -> tuple[Any, ...]:
+    """Index sets of an operational variable or row: (head, T, B), or (head, T, W, B) with
     scenarios (spec v2 B: hashing, imports, output, flows and DR are per scenario)."""
-    if d.by_scenario:
-        return (getattr(m, head), m.T, m.W, m.B)
-    return (getattr(m, head), m.T, m.B)
+    return (head, m.T, m.W, m.B) if d.by_scenario else (head, m.T, m.B)
 
 
 def _fs_set(d: ModelData, sites: list[str]) -> pyo.Set:
@@ -61,7 +59,7 @@ def _fs_set(d: ModelData, sites: list[str]) -> pyo.Set:
 
 def define_variables(m: pyo.ConcreteModel, d: ModelData) -> None:
     """Variables with data-derived bounds (MW, IT MW, counts, binaries), read from the Params."""
-    m.btc_mw = pyo.Var(*_op_sets(m, d, "S_btc"), domain=pyo.NonNegativeReals,
+    m.btc_mw = pyo.Var(*op_index(m, d, m.S_btc), domain=pyo.NonNegativeReals,
                        bounds=lambda m, s, *tb: (0.0, m.p_btc_upper[s]))
     if d.multi_stage:
         m.FS_exp = _fs_set(d, d.exp_sites)
@@ -90,14 +88,14 @@ def define_variables(m: pyo.ConcreteModel, d: ModelData) -> None:
     m.serve = pyo.Var(m.CST_node if d.multi_stage else m.CST, domain=pyo.NonNegativeReals,
                       bounds=lambda m, c, s, *tn: (0.0, m.p_serve_upper[c, s]))
     m.uses = pyo.Var(m.CS_uses, domain=pyo.Binary)
-    m.grid_mw = pyo.Var(*_op_sets(m, d, "S_grid"), domain=pyo.NonNegativeReals,
+    m.grid_mw = pyo.Var(*op_index(m, d, m.S_grid), domain=pyo.NonNegativeReals,
                         bounds=lambda m, s, *tb: (0.0, m.p_grid_cap[s]))
-    m.gen_mw = pyo.Var(*_op_sets(m, d, "R"), domain=pyo.NonNegativeReals,
+    m.gen_mw = pyo.Var(*op_index(m, d, m.R), domain=pyo.NonNegativeReals,
                        bounds=lambda m, r, t, *b: (0.0, m.p_src_cap[r, t]))
-    m.flow_mw = pyo.Var(*_op_sets(m, d, "A"), domain=pyo.NonNegativeReals,
+    m.flow_mw = pyo.Var(*op_index(m, d, m.A), domain=pyo.NonNegativeReals,
                         bounds=lambda m, a, *tb: (0.0, m.p_arc_cap[a]))
     # Gross site MW standing ready to shed in block b (spec v2 C), bounded by max_mw.
-    m.dr_mw = pyo.Var(*_op_sets(m, d, "S_dr"), domain=pyo.NonNegativeReals,
+    m.dr_mw = pyo.Var(*op_index(m, d, m.S_dr), domain=pyo.NonNegativeReals,
                       bounds=lambda m, s, *tb: (0.0, m.p_dr_max[s]))
     # MUSD drawn at the start of t; bounded by loan-to-cost rows (define_debt_constraints).
     if d.multi_stage:
