@@ -107,7 +107,7 @@ def solve(
     options = solver_options(profile, time_limit=time_limit, mip_gap=mip_gap, threads=threads)
     with gc_paused():
         built = build(source)
-        engine = handoff(built)
+        engine = handoff(built, keep_lp=marginal_values)
         if not marginal_values and type(engine).__name__ == "DirectHighs":
             # HiGHS holds the model and the plan is read from the variables alone: the
             # constraint expressions would only sit in memory through the solve.
@@ -149,12 +149,10 @@ def _add_value_of_information(result: Result, built: Model, options: dict[str, A
     result.extra["value_of_information"] = found["details"]
 
 
-# Above this many variables the standard-form hand-off beats the persistent interface even
-# counting its one-off scipy import (measured in benchmarks/, docs/performance.md).
-DIRECT_HANDOFF_MIN_VARS = 20_000
-# With scenarios the standard-form hand-off already wins from about 6,500 variables (ten
-# scenarios of the realistic portfolio; docs/performance.md, "Scenarios").
-DIRECT_HANDOFF_MIN_VARS_SCENARIOS = 6_500
+# From this many variables the standard-form hand-off beats the persistent interface even
+# counting its one-off import of scipy.sparse (0.3 s; break-even measured at 2,400-3,700
+# variables with and without scenarios: benchmarks/probe_handoff.py, docs/performance.md).
+DIRECT_HANDOFF_MIN_VARS = 3_000
 
 
 def model_size(built: Model) -> int:
@@ -168,16 +166,15 @@ def model_size(built: Model) -> int:
             + len(m.T_loan))
 
 
-def handoff(built: Model, how: str = "auto") -> Any:
+def handoff(built: Model, how: str = "auto", keep_lp: bool = False) -> Any:
     """Hand the model to HiGHS: ``direct`` (standard-form compiler + passModel),
-    ``persistent`` (Pyomo's persistent interface) or ``auto`` (direct for large models)."""
+    ``persistent`` (Pyomo's persistent interface) or ``auto`` (direct for large models).
+    ``keep_lp``: a direct hand-off keeps its compiled LP for marginal values."""
     from .solver import DirectHighs, PersistentHighs
 
     if how == "auto":
-        least = (DIRECT_HANDOFF_MIN_VARS_SCENARIOS if built.data.by_scenario
-                 else DIRECT_HANDOFF_MIN_VARS)
-        how = "direct" if model_size(built) >= least else "persistent"
-    return DirectHighs(built.pyomo) if how == "direct" else PersistentHighs(built.pyomo)
+        how = "direct" if model_size(built) >= DIRECT_HANDOFF_MIN_VARS else "persistent"
+    return DirectHighs(built.pyomo, keep_lp) if how == "direct" else PersistentHighs(built.pyomo)
 
 
 def release_structure(built: Model) -> None:
@@ -323,7 +320,9 @@ def result_from_solve(built: Model, engine: Any, options: dict[str, Any], profil
         elif marginals and not interrupted_plan:
             from .marginal import marginal_values
 
-            result.marginal_values = marginal_values(restore_structure(built), options)
+            compiled = None if built.released else getattr(engine, "compiled", None)
+            result.marginal_values = marginal_values(restore_structure(built), options,
+                                                     compiled)
     elif outcome.status == Status.INTERRUPTED:
         pass  # no plan: the message says so
     elif outcome.status == Status.INFEASIBLE:

@@ -17,6 +17,44 @@ __all__ = ["FixedLp", "LpIndex", "compile_lp", "new_highs", "run_highs", "solve_
 log = logging.getLogger(__name__)
 
 
+def _import_sparse() -> Any:
+    """``scipy.sparse``, imported without Pyomo's finishing step for ``scipy``.
+
+    Pyomo registers a callback that runs whenever ``scipy`` is first imported and imports
+    ``scipy.stats``, ``scipy.spatial`` and ``scipy.integrate`` too: about 1.2 s here, more
+    than the whole hand-off of a 200-site model, for modules this package never uses
+    (scipy loads them lazily if anything asks). The callback of each still unresolved
+    indicator is set aside for this one import (Pyomo 6.10; a Pyomo without these
+    attributes simply runs its callback).
+    """
+    import sys
+
+    if "scipy.sparse" not in sys.modules:
+        from pyomo.common import dependencies
+
+        finder = getattr(dependencies, "DeferredImportCallbackFinder", None)
+        waiting = getattr(finder, "_callbacks", {}).get("scipy", ())
+        held = [(ind, ind._callback) for ind in waiting
+                if getattr(ind, "_module", False) is None and hasattr(ind, "_callback")]
+        for ind, _ in held:
+            ind._callback = None
+        try:
+            import scipy.sparse  # noqa: F401
+        finally:
+            for ind, callback in held:
+                ind._callback = callback
+    return sys.modules["scipy.sparse"]
+
+
+def standard_form_compiler() -> Any:
+    """Pyomo's ``LinearStandardFormCompiler``, ``scipy.sparse`` imported the short way
+    (:func:`_import_sparse`): all the compiler builds is ``csr_array``/``csc_array``."""
+    _import_sparse()
+    from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
+
+    return LinearStandardFormCompiler()
+
+
 @dataclass
 class LpIndex:
     """Rows and columns of a compiled LP, by Pyomo component name and index."""
@@ -26,11 +64,24 @@ class LpIndex:
     row_key: list[tuple[str, Any]]
     col_key: list[tuple[str, Any]]
     columns: list[Any]  # Pyomo VarData per column
+    constraints: list[Any] | None = None  # Pyomo ConstraintData per row, names not yet made
+
+    def named(self) -> LpIndex:
+        """This index with its name maps (made from ``constraints`` if not made yet)."""
+        if self.row_key or self.constraints is None:
+            return self
+        row_key = [(c.parent_component().local_name, c.index()) for c in self.constraints]
+        col_key = [(v.parent_component().local_name, v.index()) for v in self.columns]
+        return LpIndex({k: i for i, k in enumerate(row_key)},
+                       {k: j for j, k in enumerate(col_key)}, row_key, col_key, self.columns)
 
 
-def compile_lp(model: Any, *, names: bool = True) -> tuple[Any, LpIndex]:
+def compile_lp(model: Any, *, names: bool = True,
+               keep_rows: bool = False) -> tuple[Any, LpIndex]:
     """The Pyomo model as a ``highspy.HighsLp`` (integrality kept) and its name index
-    (``names=False`` leaves the name maps empty: the solve path needs only the columns).
+    (``names=False`` leaves the name maps empty: the solve path needs only the columns;
+    ``keep_rows`` keeps each row's constraint so that :meth:`LpIndex.named` can make them
+    later, for marginal values after a direct hand-off).
 
     Compiled with Pyomo's standard-form compiler, independently of the engine that solved
     the model, so the solved model is only read. Fixed variables (committed contracts'
@@ -39,9 +90,8 @@ def compile_lp(model: Any, *, names: bool = True) -> tuple[Any, LpIndex]:
     """
     import highspy
     import numpy as np
-    from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
-    info = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
+    info = standard_form_compiler().write(model, mixed_form=True, set_sense=None)
     inf = highspy.kHighsInf
     n_col = len(info.columns)
     lp = highspy.HighsLp()
@@ -78,7 +128,8 @@ def compile_lp(model: Any, *, names: bool = True) -> tuple[Any, LpIndex]:
     col_key = [(v.parent_component().local_name, v.index())
                for v in info.columns] if names else []
     index = LpIndex({k: i for i, k in enumerate(row_key)}, {k: j for j, k in enumerate(col_key)},
-                    row_key, col_key, list(info.columns))
+                    row_key, col_key, list(info.columns),
+                    [r.constraint for r in info.rows] if keep_rows and not names else None)
     return lp, index
 
 
@@ -158,15 +209,22 @@ class FixedLp:
         return value
 
 
-def solve_fixed_lp(model: Any, options: dict[str, Any]) -> FixedLp | None:
+def solve_fixed_lp(model: Any, options: dict[str, Any],
+                   compiled: tuple[Any, LpIndex] | None = None) -> FixedLp | None:
     """Solve the LP of ``model`` with its integers held at their (rounded) solved values.
 
-    None, with a logged warning, when that LP is not solved to optimality with duals.
+    ``compiled`` is the model's own compile (``compile_lp(model, names=False,
+    keep_rows=True)``, kept by a direct hand-off) to use instead of compiling it again; it
+    is consumed. None, with a logged warning, when that LP is not solved to optimality with
+    duals.
     """
     import highspy
     import numpy as np
 
-    lp, index = compile_lp(model)
+    if compiled is None:
+        lp, index = compile_lp(model)
+    else:
+        lp, index = compiled[0], compiled[1].named()
     lower, upper = list(lp.col_lower_), list(lp.col_upper_)
     continuous = highspy.HighsVarType.kContinuous
     for j, kind in enumerate(lp.integrality_):

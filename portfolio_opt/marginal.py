@@ -288,13 +288,16 @@ def marginal_table(d: ModelData, m: Any, fixed: FixedLp,
     return frame[MARGINAL_COLUMNS]
 
 
-def marginal_values(built: Any, options: dict[str, Any]) -> pd.DataFrame | None:
+def marginal_values(built: Any, options: dict[str, Any],
+                    compiled: Any = None) -> pd.DataFrame | None:
     """Marginal values of the plan loaded in ``built.pyomo``; None when the LP gives none.
 
-    A failure here is logged and never costs the plan: the table is an explanation of it.
+    ``compiled``: the model's LP as a direct hand-off kept it (``DirectHighs.compiled``),
+    used instead of compiling the model again. A failure here is logged and never costs
+    the plan: the table is an explanation of it.
     """
     try:
-        fixed = solve_fixed_lp(built.pyomo, options)
+        fixed = solve_fixed_lp(built.pyomo, options, compiled)
         return None if fixed is None else marginal_table(built.data, built.pyomo, fixed, options)
     except Exception:
         log.exception("marginal values could not be computed")

@@ -405,9 +405,11 @@ class DirectHighs:
     hand-off is several times faster than the persistent interface's row-by-row one, so
     single solves use this path; batches, which update parameters between re-solves, use
     :class:`PersistentHighs`. Fixing or unfixing variables afterwards needs a new instance.
+    ``keep_lp=True`` keeps the compiled LP and its rows (:attr:`compiled`) for the
+    fixed-integer LP of marginal values, which then needs no second compile.
     """
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, keep_lp: bool = False) -> None:
         import highspy
         from pyomo.common.tee import capture_output
 
@@ -415,8 +417,9 @@ class DirectHighs:
 
         self.model = model
         t0 = time.perf_counter()
-        lp, index = compile_lp(model, names=False)
+        lp, index = compile_lp(model, names=False, keep_rows=keep_lp)
         self.columns = index.columns
+        self.compiled = (lp, index) if keep_lp else None
         with capture_output(capture_fd=True):  # HiGHS prints a banner when created
             self.highs = highspy.Highs()
         self.highs.setOptionValue("output_flag", False)

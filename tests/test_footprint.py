@@ -60,6 +60,38 @@ def test_solve_imports_what_it_uses(tmp_path: Path) -> None:
     assert mods & {"networkx", "matplotlib", "rich", "scipy"} == set()
 
 
+def test_direct_handoff_imports_scipy_sparse_only() -> None:
+    # Pyomo's finishing step for scipy would also import scipy.stats, .spatial and
+    # .integrate (about 1.2 s); the standard-form compiler needs scipy.sparse alone, and
+    # scipy still loads the others lazily for anyone who asks.
+    code = ("import sys; from portfolio_opt import api; "
+            "b = api.build('instances/tutorial.yaml'); api.handoff(b, 'direct'); "
+            "print(sorted(m for m in ('scipy.sparse', 'scipy.stats', 'scipy.spatial', "
+            "'scipy.integrate') if m in sys.modules)); "
+            "import scipy; print(scipy.stats.norm.cdf(0.0))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split("\n")[:2] == ["['scipy.sparse']", "0.5"]
+
+
+def test_marginal_values_from_the_kept_compile_equal_a_fresh_compile() -> None:
+    # The direct hand-off keeps its compiled LP (keep_lp): the fixed-integer LP is that
+    # LP, so the table equals the one from compiling the solved model again.
+    from portfolio_opt.marginal import marginal_values
+
+    built = api.build(generate_instance(sites=12, periods=5, contracts=4, seed=3))
+    engine = api.handoff(built, "direct", keep_lp=True)
+    assert engine.compiled is not None and engine.compiled[1].constraints
+    options = solver_options("exact")
+    assert engine.solve(options).status == "optimal"
+    kept = marginal_values(built, options, engine.compiled)
+    fresh = marginal_values(built, options)
+    assert kept is not None and fresh is not None and len(kept) > 50
+    assert kept.equals(fresh)
+    assert api.handoff(built, "direct").compiled is None  # kept only when asked
+
+
 # --------------------------------------------------------------------------- memory
 
 
