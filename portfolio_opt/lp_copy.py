@@ -12,7 +12,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["FixedLp", "LpIndex", "compile_lp", "new_highs", "run_highs", "solve_fixed_lp"]
+__all__ = ["FixedLp", "LpIndex", "compile_lp", "new_highs", "run_highs", "solve_fixed_lp",
+           "standard_form_compiler"]
 
 log = logging.getLogger(__name__)
 

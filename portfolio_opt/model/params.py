@@ -1,7 +1,8 @@
-"""Model parameters: every number the model reads, as Pyomo Params computed from the data.
+"""Model parameters: every number the model reads, computed from the data.
 
-With ``mutable=False`` (a single solve) the Params are immutable and Pyomo inlines their
-values. With ``mutable=True`` (batches) they stay symbolic, so a variant instance with the
+With ``mutable=False`` (a single solve) they are plain numbers by index
+(:class:`FixedValues`), which the expressions take as constants. With ``mutable=True``
+(batches) they are mutable Pyomo Params and stay symbolic, so a variant instance with the
 same structure is solved by :func:`update_parameters` and an incremental re-solve instead
 of a rebuild. :func:`structure_signature` says when two data sets share a structure.
 
@@ -20,7 +21,7 @@ from .data import BIG_M, MONEY_SCALE, ModelData
 
 HALLS_NEEDED_EPS = 1e-9  # rounds h_cs down, never up, when m_c - E_s is a float multiple of B_s
 
-__all__ = ["define_parameters", "halls_needed", "param_index", "parameter_values",
+__all__ = ["FixedValues", "define_parameters", "halls_needed", "param_index", "parameter_values",
            "structure_signature", "update_parameters"]
 
 # name -> index sets (attribute names on the model); () for a scalar Param.
@@ -202,11 +203,31 @@ def parameter_values(d: ModelData) -> dict[str, dict[Any, float]]:
     return v
 
 
+class FixedValues(dict[Any, float]):
+    """An immutable parameter of a single-solve model: its values by index, 0.0 where the
+    data give none (as ``Param(default=0.0)``).
+
+    ``m.p_x[k]`` of an immutable Pyomo Param returns the plain number too, so the rules
+    read both alike; constructing the Param components cost 6-10 % of build + hand-off at
+    5,000 sites (docs/performance.md), for values Pyomo would only inline.
+    """
+
+    mutable = False
+
+    def __missing__(self, key: Any) -> float:
+        return 0.0
+
+
 def define_parameters(m: pyo.ConcreteModel, d: ModelData, mutable: bool = False) -> None:
-    """Create every Param on the model (after the sets)."""
+    """Every parameter on the model (after the sets): Pyomo Params with ``mutable=True``
+    (updated between re-solves), plain numbers (:class:`FixedValues`, scalars as floats)
+    for a single solve."""
     values = parameter_values(d)
     for name, index in param_index(d).items():
         vals = values[name]
+        if not mutable:
+            object.__setattr__(m, name, vals[None] if not index else FixedValues(vals))
+            continue
         if not index:
             param = pyo.Param(initialize=vals[None], mutable=mutable, within=pyo.Any)
         else:
