@@ -150,9 +150,10 @@ def _add_value_of_information(result: Result, built: Model, options: dict[str, A
 
 
 # From this many variables the standard-form hand-off beats the persistent interface even
-# counting its one-off import of scipy.sparse (0.3 s; break-even measured at 2,400-3,700
-# variables with and without scenarios: benchmarks/probe_handoff.py, docs/performance.md).
-DIRECT_HANDOFF_MIN_VARS = 3_000
+# counting its one-off import of scipy.sparse (about 0.3 s): at 2,400-3,700 variables the
+# two are within 0.2 s either way, from 6,700 on the direct one is faster, with or without
+# scenarios (benchmarks/probe_handoff.py, docs/performance.md).
+DIRECT_HANDOFF_MIN_VARS = 4_000
 
 
 def model_size(built: Model) -> int:
