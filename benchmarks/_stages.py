@@ -11,7 +11,9 @@ time is the steadier of the two). Peak memory (VmHWM) is read after each stage, 
 table shows which stage sets it. Then, for comparison only, the other hand-off path and the
 MPS file for the floor. After a direct hand-off the Pyomo model's constraints and
 objective are released (stage ``release``, as ``portfolio_opt.solve`` does without marginal
-values; ``"release": false`` in SPEC_JSON keeps them).
+values; ``"release": false`` in SPEC_JSON keeps them). The garbage collector is paused from
+load to writing, as ``portfolio_opt.solve`` (and so the CLI) pauses it for the whole solve
+(``"gc_paused": false`` in SPEC_JSON leaves it on, to see what the collector costs).
 """
 
 from __future__ import annotations
@@ -91,6 +93,9 @@ def main(spec_json: str, out: str) -> None:
 
         standard_form_compiler()  # scipy.sparse and the compiler, as the hand-off imports them
 
+    res["gc_paused"] = bool(spec.get("gc_paused", True))
+    if res["gc_paused"]:
+        gc.disable()  # as portfolio_opt.solve runs: collector paused from load to the end
     path = spec["instance"]
     with st.stage("load_validate"):
         doc = read_document(path)
@@ -163,6 +168,7 @@ def main(spec_json: str, out: str) -> None:
             ydoc = read_document(spec["yaml"])
             validate_data(ydoc.data, spec["yaml"])
 
+    gc.enable()
     Path(out).write_text(json.dumps(res, indent=1), encoding="utf-8")
 
 

@@ -111,8 +111,10 @@ def measured_section(perf: dict[str, Any]) -> str:
               "### Stage by stage", "",
               "Generated instances: `generate_instance(sites, 10, sites // 4, seed=1)`; each "
               "size in a fresh process, HiGHS with the default profile (relative gap 1e-4), "
-              "one thread, a 60 s time limit. The floor runs in another fresh process on the "
-              "MPS file of the very model handed to HiGHS, with the same options.", "",
+              "one thread, a 60 s time limit, the garbage collector paused from load to "
+              "writing as `portfolio_opt.solve` (and so the CLI) pauses it. The floor runs "
+              "in another fresh process on the MPS file of the very model handed to HiGHS, "
+              "with the same options.", "",
               *scale_lines(perf, d), "",
               "The same stages in CPU seconds of the measuring process (the steadier "
               "number on a shared machine):", "", *cpu_lines(perf), "",
