@@ -34,6 +34,8 @@ from _blocks import (
 from _blocks import measure as measure_case
 from _scale import REPO, machine_info
 
+from portfolio_opt.api import DIRECT_HANDOFF_MIN_VARS
+
 RESULTS = Path(__file__).resolve().parent / "results" / "blocks.json"
 PAGE = REPO / "docs" / "performance.md"
 BEGIN = "<!-- BEGIN blocks"
@@ -51,6 +53,7 @@ def _record() -> Iterator[None]:
     if not _measured:
         return
     machine["load_average_1min_at_end"] = machine_info()["load_average_1min_at_start"]
+    machine["direct_handoff_min_vars"] = DIRECT_HANDOFF_MIN_VARS
     data = {"machine": machine, "command": COMMAND, "generated": GENERATED,
             "jitter": JITTER, "seed": SEED, "cases": _measured}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -256,6 +259,7 @@ def render(data: dict[str, Any]) -> None:
     """Rewrite the price-blocks section of docs/performance.md from the measured numbers."""
     m = data["machine"]
     g = data["generated"]
+    threshold = m.get("direct_handoff_min_vars", 20_000)  # runs before it was recorded
     by_case = _by_case(data)
     lines = [
         BEGIN + " (this section is written by benchmarks/bench_blocks.py; "
@@ -328,8 +332,9 @@ def render(data: dict[str, Any]) -> None:
         "",
         *component_lines(data),
         "",
-        "**The hand-off `solve` takes.** `api.handoff(built, \"auto\")` goes direct at "
-        "`api.model_size(built) >= 20,000` (the break-even measured without blocks; "
+        "**The hand-off `solve` takes.** `api.handoff(built, \"auto\")` went direct at "
+        f"`api.model_size(built) >= {threshold:,}` in this run "
+        f"(`api.DIRECT_HANDOFF_MIN_VARS`, now {DIRECT_HANDOFF_MIN_VARS:,}; "
         "`model_size` counts every block-indexed variable once per block, the column "
         "below against the columns HiGHS received). The realistic cases also time the "
         "other path:",

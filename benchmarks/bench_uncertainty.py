@@ -47,6 +47,8 @@ from _uncertainty import (
     update_results,
 )
 
+from portfolio_opt.api import DIRECT_HANDOFF_MIN_VARS
+
 PAGE = REPO / "docs" / "performance.md"
 BEGIN = "<!-- BEGIN uncertainty"
 END = "<!-- END uncertainty -->"
@@ -73,6 +75,7 @@ def _record() -> Iterator[None]:
     if not _measured:
         return
     machine["load_average_1min_at_end"] = machine_info()["load_average_1min_at_start"]
+    machine["direct_handoff_min_vars"] = DIRECT_HANDOFF_MIN_VARS
 
     def store(data: dict[str, Any]) -> None:
         data["build"] = {"machine": machine, "command": COMMAND, "cases": _measured}
@@ -419,6 +422,8 @@ def mpisppy_lines(m: dict[str, Any]) -> list[str]:
 def render(data: dict[str, Any]) -> None:
     """Rewrite the scenarios section of docs/performance.md from uncertainty.json."""
     b = data.get("build")
+    # The hand-off threshold of the run (runs before it was recorded had 20,000).
+    threshold = (b or {}).get("machine", {}).get("direct_handoff_min_vars", 20_000)
     lines = [BEGIN + " (this section is written by benchmarks/bench_uncertainty.py and "
              "benchmarks/probe_uncertainty.py from benchmarks/results/uncertainty.json) -->",
              ""]
@@ -455,8 +460,10 @@ def render(data: dict[str, Any]) -> None:
             "**Build + hand-off against HiGHS's read of the same model.** Each case in a "
             "fresh process (`benchmarks/_uncertainty.py`): load + validate, then, with the "
             "collector paused as `portfolio_opt.solve` does, `prepare`, `build_model` and "
-            "`api.handoff(built, \"auto\")` (persistent below 20,000 variables, direct "
-            "above). Ratio = (prepare + build + hand-off) / HiGHS reading the MPS file of "
+            f"`api.handoff(built, \"auto\")` (persistent below {threshold:,} variables, "
+            f"direct above, in this run; `api.DIRECT_HANDOFF_MIN_VARS` is now "
+            f"{DIRECT_HANDOFF_MIN_VARS:,}). Ratio = (prepare + build + hand-off) / HiGHS "
+            "reading the MPS file of "
             "the very model handed to it, in another fresh process (`benchmarks/_floor.py "
             "... read`); target <= 5. Integer columns: those HiGHS received (the direct "
             "hand-off leaves out one fixed binary) / the model's integer and binary "
@@ -491,9 +498,9 @@ def render(data: dict[str, Any]) -> None:
         other = handoff_lines(b)
         if other:
             lines += ["**The other hand-off path** (timed after the first in the same "
-                      "process, up to N = 50): `api.handoff(built, \"auto\")` goes direct "
-                      "at `api.model_size(built) >= 20,000`, the break-even measured "
-                      "without scenarios.", "", *other, ""]
+                      "process, up to N = 50): `api.handoff(built, \"auto\")` went direct "
+                      f"at `api.model_size(built) >= {threshold:,}` in this run.", "",
+                      *other, ""]
         lines += ["**Per scenario** (least-squares line against N, two_stage, all N; the "
                   "hand-off path changes from persistent to direct between N = 25 and 50):",
                   "", *_per_n_lines(b), ""]
