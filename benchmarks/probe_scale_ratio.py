@@ -19,11 +19,13 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from _scale import generated_instance, machine_info, work_dir
 
+BENCH = Path(__file__).resolve().parent
 CHILD = r"""
 import gc, sys, time
 from portfolio_opt.api import Model, handoff
@@ -46,20 +48,19 @@ if mps != "-":
     e.highs.writeModel(mps)
 """
 
-READ = r"""
-import sys, time, highspy
-h = highspy.Highs()
-h.setOptionValue("output_flag", False)
-t = time.perf_counter()
-h.readModel(sys.argv[1])
-print(time.perf_counter() - t)
-"""
-
-
 def _run(code: str, *args: str) -> float:
     out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
                          text=True, check=True).stdout
     return float(out.split()[-1])
+
+
+def _read(mps: str) -> float:
+    """HiGHS alone reading the MPS file, in a fresh process (``_floor.py ... read``)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "read.json"
+        subprocess.run([sys.executable, str(BENCH / "_floor.py"), mps, "{}", str(out), "read"],
+                       check=True, stdout=subprocess.DEVNULL)
+        return float(json.loads(out.read_text(encoding="utf-8"))["read_s"])
 
 
 def main() -> None:
@@ -74,9 +75,9 @@ def main() -> None:
     rounds: list[dict[str, Any]] = []
     for i in range(args.rounds):
         paused = _run(CHILD, str(inst), "paused", "-")
-        read1 = _run(READ, mps)
+        read1 = _read(mps)
         on = _run(CHILD, str(inst), "on", "-")
-        read2 = _run(READ, mps)
+        read2 = _read(mps)
         read = (read1 + read2) / 2
         rounds.append({"build_handoff_paused_s": paused, "build_handoff_gc_on_s": on,
                        "mps_read_s": [read1, read2], "ratio_paused": paused / read,
