@@ -109,6 +109,16 @@ def test_rerun_with_a_partial_store_solves_only_what_is_missing(killed: BatchRes
         assert both.loc[6, "status"] == "optimal"
 
 
+def _default_sigint() -> None:
+    """In the child before it starts: SIGINT handled by default, as under a terminal.
+
+    A test run started as a background job (``pytest &`` in a script) has SIGINT ignored,
+    the child would inherit that and Python would then install no KeyboardInterrupt
+    handler, so the Ctrl-C these tests send would be lost.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _spawned_children(pid: int) -> list[int]:
     """Processes whose parent is ``pid`` and that run multiprocessing's spawn_main."""
     found = []
@@ -144,7 +154,8 @@ def test_ctrl_c_leaves_a_readable_store_and_a_rerun_finishes(tmp_path: Path) -> 
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "portfolio_opt", "sweep", str(batch), "--out", str(out),
            "--workers", "2", "--chunk-size", "3", "--quiet"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(list((out / "shards").glob("*.results.parquet"))
                                               if (out / "shards").is_dir() else []) < 2:

@@ -106,11 +106,22 @@ def test_the_start_never_changes_the_optimum(source: Path | str) -> None:
     assert "mip_start" in with_start.extra and "mip_start" not in without.extra
 
 
+def _default_sigint() -> None:
+    """In the child before it starts: SIGINT handled by default, as under a terminal.
+
+    A test run started as a background job (``pytest &`` in a script) has SIGINT ignored,
+    the child would inherit that and Python would then install no KeyboardInterrupt
+    handler, so the Ctrl-C these tests send would be lost.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _spawn_in_pty(args: list[str]) -> tuple[subprocess.Popen[bytes], int]:
     master, slave = pty.openpty()
     env = {**os.environ, "COLUMNS": "200", "TERM": "xterm"}
     proc = subprocess.Popen([sys.executable, "-m", "portfolio_opt", *args], stdin=slave,
-                            stdout=slave, stderr=slave, env=env, close_fds=True)
+                            stdout=slave, stderr=slave, env=env, close_fds=True,
+                            preexec_fn=_default_sigint)
     os.close(slave)
     return proc, master
 
