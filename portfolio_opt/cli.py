@@ -77,7 +77,8 @@ def solve(
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Output folder [default: out/<instance name>].")] = None,
     solver_profile: Annotated[str, typer.Option(
-        "--solver-profile", help="default, fast, exact, or a path to a profile YAML.")] = "default",
+        "--solver-profile",
+        help="default, fast, exact, hard, or a path to a profile YAML.")] = "default",
     time_limit: Annotated[float | None, typer.Option(
         "--time-limit", min=0, help="Seconds; overrides the profile.")] = None,
     mip_gap: Annotated[float | None, typer.Option(
@@ -353,7 +354,7 @@ def frontier(
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Output folder [default: out/<instance name>-frontier].")] = None,
     solver_profile: Annotated[str, typer.Option(
-        "--solver-profile", "--profile", help="default, fast, exact, or a path to a profile "
+        "--solver-profile", "--profile", help="default, fast, exact, hard, or a path to a profile "
         "YAML.")] = "default",
     time_limit: Annotated[float | None, typer.Option(
         "--time-limit", min=0, help="Seconds per point; overrides the profile.")] = None,

@@ -43,7 +43,7 @@ def profile_names() -> list[str]:
 
 
 def load_profile(name_or_path: str | Path) -> dict[str, Any]:
-    """A profile by name (``default``, ``fast``, ``exact``) or by path to a YAML file."""
+    """A profile by name (``default``, ``fast``, ``exact``, ``hard``) or by path to a YAML file."""
     from .loader import read_document
 
     p = Path(name_or_path)

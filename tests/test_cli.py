@@ -293,29 +293,32 @@ def test_tiny_time_limit_exit_code_matches_status(tmp_path):
 def tutorial_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("profiles")
     prof = write(tmp / "mine.yaml", "description: test profile\nmip_rel_gap: 0.001\nthreads: 1\n")
-    profiles = {"default": "default", "exact": "exact", "fast": "fast", "file": str(prof)}
+    profiles = {"default": "default", "exact": "exact", "fast": "fast", "hard": "hard",
+                "file": str(prof)}
     procs = run_many([["solve", TUTORIAL, "--out", tmp / name, "--solver-profile", profile,
                        "--quiet"] for name, profile in profiles.items()], cwd=tmp)
     return {name: (proc, tmp / name) for name, proc in zip(profiles, procs, strict=True)}
 
 
-@pytest.mark.parametrize("name", ["default", "exact", "fast", "file"])
+@pytest.mark.parametrize("name", ["default", "exact", "fast", "hard", "file"])
 def test_solver_profiles(tutorial_runs, name):
     proc, out = tutorial_runs[name]
     assert proc.returncode == 0, proc.stderr
     s = summary(out)
     assert s["status"] in ("optimal", "feasible")
-    gap = {"default": 1e-4, "exact": 1e-9, "fast": 1e-2, "file": 1e-3}[name]
+    gap = {"default": 1e-4, "exact": 1e-9, "fast": 1e-2, "hard": 1e-4, "file": 1e-3}[name]
     if "solver_options" in s:  # optional extra field: the options actually used
         assert s["solver_options"]["mip_rel_gap"] == pytest.approx(gap)
     if s["status"] == "optimal" and s["mip_gap"] is not None:
         assert s["mip_gap"] <= gap + 1e-12
+    if name == "hard":  # the default's gap with five times HiGHS's heuristic effort (0.05)
+        assert s["solver_options"]["mip_heuristic_effort"] == pytest.approx(0.3)
 
 
 def test_profiles_agree_on_the_npv(tutorial_runs):
     npv = {k: summary(out)["objective_npv_usd"] for k, (_, out) in tutorial_runs.items()}
     exact = npv["exact"]
-    for name, gap in (("default", 1e-4), ("fast", 1e-2), ("file", 1e-3)):
+    for name, gap in (("default", 1e-4), ("fast", 1e-2), ("hard", 1e-4), ("file", 1e-3)):
         assert abs(npv[name] - exact) <= gap * max(abs(exact), abs(npv[name])) + 1.0, name
         assert npv[name] <= exact + 1e-9 * abs(exact) + 1.0, name
 
