@@ -35,6 +35,10 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     # HiGHS options on top of a formulation
     "strong_heur": ({}, {"mip_heuristic_effort": 0.3}),
     "all_cuts_heur": ({"first_hall_cuts": True}, {"mip_heuristic_effort": 0.3}),
+    "strong_heur6": ({}, {"mip_heuristic_effort": 0.6}),
+    "strong_heur10": ({}, {"mip_heuristic_effort": 1.0}),
+    # HiGHS's parallel tree search on both cores (HiGHS >= 1.12: parallel "on", threads 2)
+    "strong_parallel": ({}, {"parallel": "on", "threads": 2}),
 }
 
 _ROW = re.compile(

@@ -111,7 +111,7 @@ def table_lines(runs: list[dict[str, Any]]) -> list[str]:
              "final gap | best plan MUSD | independent (README) |",
              "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---|"]
     order = {v: i for i, v in enumerate(("base", "all_cuts", "strong", "all_cuts_heur",
-                                          "strong_heur"))}
+                                          "strong_heur", "strong_parallel"))}
     for r in sorted(runs, key=lambda r: (r["instance"], order.get(r["variant"], 9),
                                          r["variant"])):
         b = best.get(r["instance"])
