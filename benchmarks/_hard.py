@@ -37,6 +37,8 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "all_cuts_heur": ({"first_hall_cuts": True}, {"mip_heuristic_effort": 0.3}),
     "strong_heur6": ({}, {"mip_heuristic_effort": 0.6}),
     "strong_heur10": ({}, {"mip_heuristic_effort": 1.0}),
+    "strong_pscost2": ({}, {"mip_pscost_minreliable": 2}),  # less strong branching (8)
+    "strong_pscost4": ({}, {"mip_pscost_minreliable": 4}),
     # HiGHS's parallel tree search on both cores (HiGHS >= 1.12: parallel "on", threads 2)
     "strong_parallel": ({}, {"parallel": "on", "threads": 2}),
 }
