@@ -247,9 +247,10 @@ def _column(d: ModelData, var: str, idx: Any) -> tuple[str, list[Entity], str]:
         a = d.ai(s)
         return (f"period {t}: IT MW of contract '{c}' served at site '{s}'",
                 [_e("contract", c), _e("site", s)],
-                f"{min(con.it_mw.max, d.available_upper(s)):g} (the smaller of it_mw.max "
-                f"{con.it_mw.max:g} and existing {a.existing_it_mw:g} + {d.hall_max[s]} hall(s) "
-                f"of {a.block_it_mw:g})")
+                f"{min(con.it_mw.max, d.serve_site_upper(s)):g} (the smallest of it_mw.max "
+                f"{con.it_mw.max:g}, existing {a.existing_it_mw:g} + {d.hall_max[s]} hall(s) "
+                f"of {a.block_it_mw:g}, and the {d.power_in[s]:g} MW that grid and power "
+                f"links can bring to the site / ai.pue {a.pue:g})")
     if var == "uses":
         c, s = idx
         return (f"site '{s}' serves contract '{c}' (yes/no)",

@@ -161,7 +161,7 @@ def _contract_rows(d: ModelData, m: Any, sl: _Slopes) -> Iterator[_Row]:
         value, binding = top + row, binding or at
         for s in d.eligible[c]:
             # U_cs = min(it_mw.max, most IT MW at s) moves with it_mw.max only when smaller.
-            if not (d.formulation.data_bounds and con.it_mw.max < d.available_upper(s) - 1e-9):
+            if not (d.formulation.data_bounds and con.it_mw.max < d.serve_site_upper(s) - 1e-9):
                 continue
             for t in d.active[c]:
                 ub, at = sl.upper("serve", (c, s, t))

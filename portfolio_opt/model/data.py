@@ -98,6 +98,8 @@ class ModelData:
     # node[t, w] is the first scenario sharing w's data in every period <= t.
     multi_stage: bool = False
     node: dict[tuple[int, str], str] = field(default_factory=dict)
+    # Most gross MW that can ever reach each site: grid + what its power links can deliver.
+    power_in: dict[str, float] = field(default_factory=dict)
 
     def nodes(self, t: int) -> list[str]:
         """The scenario-tree nodes of period t, each named by its first scenario: one
@@ -162,6 +164,10 @@ class ModelData:
     def available_upper(self, s: str) -> float:
         a = self.ai(s)
         return a.existing_it_mw + a.block_it_mw * self.hall_max[s]
+
+    def serve_site_upper(self, s: str) -> float:
+        """Most IT MW s can ever serve: its halls, and the power that can reach it / PUE."""
+        return min(self.available_upper(s), self.power_in[s] / self.ai(s).pue)
 
 
 def prepare(instance: Instance, network: Network | None = None,
@@ -270,9 +276,33 @@ def prepare(instance: Instance, network: Network | None = None,
     data.by_scenario = scen.by_scenario
     data.multi_stage = scen.multi_stage
     data.node = scen.node
+    data.power_in = power_in(instance, net.arcs, data.source_cap)
     _prepare_deals(data)
     _prepare_debt(data)
     return data
+
+
+def power_in(instance: Instance, arcs: tuple[Arc, ...],
+             source_cap: dict[str, dict[int, float]]) -> dict[str, float]:
+    """P^in_s = G_s + sum over arcs a into s of (1 - loss_a) min(V_a, out_n), n = tail of a.
+
+    out_n bounds what node n can send on: its own supply (G_n at a site, max_t W_nt at a
+    source) plus (1 - loss) V of every arc into n. power_balance at s with flows within
+    their capacities gives P^b_s btc_mw + P^a_s sum_c serve <= P^in_s in every period, so
+    P^in_s / P^a_s bounds the IT MW s can serve (``serve_site_upper``).
+    """
+    own = {s.id: (s.grid.capacity_mw if s.grid is not None else 0.0) for s in instance.sites}
+    for r, cap in source_cap.items():
+        own[r] = max(cap.values(), default=0.0)
+    inflow = dict.fromkeys(own, 0.0)
+    for a in arcs:
+        inflow[a.head] += (1.0 - a.loss) * a.capacity_mw
+    out = {n: own[n] + inflow[n] for n in own}
+    total = {s.id: own[s.id] for s in instance.sites}
+    for a in arcs:
+        if a.head in total:
+            total[a.head] += (1.0 - a.loss) * min(a.capacity_mw, out[a.tail])
+    return total
 
 
 def _prepare_deals(d: ModelData) -> None:

@@ -166,7 +166,7 @@ def parameter_values(d: ModelData) -> dict[str, dict[Any, float]]:
             v["p_ai_rev"][c, t] = d.ai_revenue[c, t] * k
         for s in d.eligible[c]:
             v["p_serve_upper"][c, s] = (
-                min(con.it_mw.max, d.available_upper(s)) if strong else BIG_M
+                min(con.it_mw.max, d.serve_site_upper(s)) if strong else BIG_M
             )
             v["p_halls_needed"][c, s] = halls_needed(d, c, s)
     lim = d.instance.limits
