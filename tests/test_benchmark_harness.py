@@ -73,3 +73,24 @@ def test_floor_ratio_verdict(read_s: float, verdict: str) -> None:
     assert d["floor_ratio"]["s5000"] == pytest.approx(5.0 / read_s)
     row = next(r for r in targets_lines(perf, d) if "5,000 sites" in r)
     assert row.rstrip(" |").endswith(verdict)
+
+
+def test_structure_probe_bounds_the_plan() -> None:
+    """probe_hard_structure: every relaxation bounds the optimum from above; fixing a
+    family at the optimal plan keeps the optimum; the LP is the weakest of them."""
+    from probe_hard_structure import FAMILIES, probe
+
+    res = probe(TUTORIAL, limit=60.0, plan_limit=60.0)
+    rows = res["rows"]
+    assert rows["plan"]["status"] == "optimal"
+    best = rows["plan"]["objective"]
+    tol = 1e-6 * max(1.0, abs(best))
+    for fam in FAMILIES:
+        if res["integer_columns"][fam] == 0:
+            continue
+        for kind in ("only", "relax"):
+            assert rows[f"{kind}:{fam}"]["bound"] >= best - 2e-4 * abs(best)
+            assert rows["lp"]["bound"] >= rows[f"{kind}:{fam}"]["bound"] - tol
+        fixed = rows[f"fixed:{fam}"]
+        assert fixed["status"] == "Optimal"
+        assert fixed["objective"] == pytest.approx(best, rel=2e-4)
