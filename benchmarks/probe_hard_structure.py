@@ -2,9 +2,9 @@
 
     python benchmarks/probe_hard_structure.py INSTANCE OUT.json [--limit S] [--plan-limit S]
 
-Builds INSTANCE's model, hands it to HiGHS through the standard-form (direct) hand-off
-and measures, each on a fresh HiGHS
-copy of the same LP (one thread, relative gap 1e-4, S seconds each, default 120):
+Builds INSTANCE's model, hands it to HiGHS through the standard-form (direct) hand-off and
+measures, each on a fresh HiGHS copy of the same LP (one thread, relative gap 1e-4, S
+seconds each, default 120):
 
 - ``lp``: the LP relaxation's optimum (no integer variable);
 - ``only:<family>``: the model with only that family of variables integer (the others
