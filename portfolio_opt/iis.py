@@ -245,12 +245,15 @@ def _column(d: ModelData, var: str, idx: Any) -> tuple[str, list[Entity], str]:
         c, s, t = idx
         con = d.contracts[c]
         a = d.ai(s)
+        halls = f"existing {a.existing_it_mw:g} + {d.hall_max[s]} hall(s) of {a.block_it_mw:g}"
+        why = (f"the smaller of it_mw.max {con.it_mw.max:g} and {halls}"
+               if not d.formulation.power_bounds else
+               f"the smallest of it_mw.max {con.it_mw.max:g}, {halls}, and the "
+               f"{d.power_in[s]:g} MW that grid and power links can bring to the site / "
+               f"ai.pue {a.pue:g}")
         return (f"period {t}: IT MW of contract '{c}' served at site '{s}'",
                 [_e("contract", c), _e("site", s)],
-                f"{min(con.it_mw.max, d.serve_site_upper(s)):g} (the smallest of it_mw.max "
-                f"{con.it_mw.max:g}, existing {a.existing_it_mw:g} + {d.hall_max[s]} hall(s) "
-                f"of {a.block_it_mw:g}, and the {d.power_in[s]:g} MW that grid and power "
-                f"links can bring to the site / ai.pue {a.pue:g})")
+                f"{min(con.it_mw.max, d.serve_site_upper(s)):g} ({why})")
     if var == "uses":
         c, s = idx
         return (f"site '{s}' serves contract '{c}' (yes/no)",

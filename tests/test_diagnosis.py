@@ -130,11 +130,10 @@ def test_network_power_short_at_the_eligible_site():
     assert ids(c, "link") == {"feeder"} and "dc" in ids(c, "site")
     assert "grid at 'dc' 50 MW" in c["text"]
     assert "link 'feeder' ('plant' -> 'dc') 40 MW × (1 − loss 0.25)" in c["text"]
-    # The serve bound carries the power that can reach 'dc': (50 + 30) / 1.3 = 61.54 IT MW.
+    assert "power_balance" in families(diag)
     cols = {col["variable"]: col for col in diag["iis"]["columns"]}
-    assert cols["serve"]["bound"] == "upper"
-    assert "<= 61.5385" in cols["serve"]["text"]
-    assert "the 80 MW that grid and power links can bring to the site" in cols["serve"]["text"]
+    assert cols["grid_mw"]["bound"] == "upper" and "grid.capacity_mw 50" in cols["grid_mw"]["text"]
+    assert cols["flow_mw"]["entities"] == [{"type": "link", "id": "feeder"}]
 
 
 def test_more_committed_contracts_than_max_contracts():

@@ -1,5 +1,6 @@
-"""The power bound on serve (docs/formulation.md, U_cs): a site serves at most the power
-that its grid connection and power links can bring it, divided by its AI PUE.
+"""The power bound on serve (docs/formulation.md, U_cs; ``Formulation(power_bounds=True)``):
+a site serves at most the power that its grid connection and power links can bring it,
+divided by its AI PUE.
 
 - hand-derived P^in_s on a small network (one hop, a source's capacity, a second hop);
 - no optimal plan of the independent formulation in tests/reference (which has no such
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from portfolio_opt.model import prepare
+from portfolio_opt.model import Formulation, prepare
 from portfolio_opt.validate import validate_data
 
 try:
@@ -24,6 +25,9 @@ except ImportError:  # tests/ itself on sys.path
     from reference import reference_solve  # type: ignore[no-redef]
     from test_formulation_cuts import _generated, _objective  # type: ignore[no-redef]
     from test_reference_agreement import _small_instance  # type: ignore[no-redef]
+
+
+ON = Formulation(power_bounds=True)
 
 
 def _site(sid: str, grid: float | None, max_it: float = 200) -> dict[str, Any]:
@@ -53,7 +57,7 @@ def _network(plant_mw: float) -> dict[str, Any]:
 
 
 def test_power_in_by_hand() -> None:
-    d = prepare(validate_data(_network(100), "net"))
+    d = prepare(validate_data(_network(100), "net"), formulation=ON)
     # dc: grid 50 + feeder 0.75 * min(40, plant 100) + tie min(100, hub's grid 30 + the
     # tie back from dc 100) = 50 + 30 + 100.
     assert d.power_in["dc"] == pytest.approx(180)
@@ -65,8 +69,11 @@ def test_power_in_by_hand() -> None:
     assert d.power_in["island"] == 0 and d.serve_site_upper("island") == 0
     # The source's largest capacity (not its first period's) limits the feeder:
     # 0.75 * min(40, 20) = 15.
-    small = prepare(validate_data(_network(20), "net"))
+    small = prepare(validate_data(_network(20), "net"), formulation=ON)
     assert small.power_in["dc"] == pytest.approx(50 + 15 + 100)
+    # Off (the default), U_cs is the halls' bound alone.
+    off = prepare(validate_data(_network(100), "net"))
+    assert off.serve_site_upper("dc") == off.available_upper("dc") == 200
 
 
 def test_hand_made_optimum_uses_the_power() -> None:
@@ -78,7 +85,7 @@ def test_hand_made_optimum_uses_the_power() -> None:
     inst = validate_data(raw, "net")
     ref = reference_solve(inst.model_dump(by_alias=True))
     assert ref.status == "optimal" and ref.npv_usd is not None
-    got = _objective(inst)
+    got = _objective(inst, power_bounds=True)
     assert got == pytest.approx(ref.npv_usd, rel=1e-6, abs=1.0)
     served = {s: ref.values.get(f"serve[x,{s},2]", 0.0) for s in ("dc", "hub", "island")}
     assert served["island"] == pytest.approx(0, abs=1e-6)
@@ -87,7 +94,7 @@ def test_hand_made_optimum_uses_the_power() -> None:
 
 
 def _tighter_pairs(inst: Any) -> int:
-    d = prepare(inst)
+    d = prepare(inst, formulation=ON)
     return sum(1 for c in d.contracts for s in d.eligible[c]
                if d.serve_site_upper(s) < min(d.contracts[c].it_mw.max,
                                               d.available_upper(s)) - 1e-9)
@@ -101,7 +108,7 @@ def test_reference_plans_within_the_power_bound() -> None:
         for raw, what in ((_small_instance(seed), f"small {seed}"),
                           (_generated(seed % 12), f"generated {seed % 12}")):
             inst = validate_data(raw, what)
-            d = prepare(inst)
+            d = prepare(inst, formulation=ON)
             n = _tighter_pairs(inst)
             ref = reference_solve(inst.model_dump(by_alias=True))
             if ref.status != "optimal":
@@ -113,7 +120,7 @@ def test_reference_plans_within_the_power_bound() -> None:
                         assert served <= d.serve_site_upper(s) + 1e-6, (what, c, s, t)
             if n:
                 tighter += n
-                got = _objective(inst)
+                got = _objective(inst, power_bounds=True)
                 assert ref.npv_usd is not None and got is not None
                 assert abs(got - ref.npv_usd) <= 1e-6 * max(1.0, abs(ref.npv_usd)) + 1.0
     assert tighter > 0  # the bound was tighter than the halls somewhere

@@ -2,8 +2,8 @@
 
 Symbols: F_s fleet MW, X_s expansion max MW, E_s existing IT MW, B_s block IT MW,
 N_s most halls, L_s lead time, P^b_s / P^a_s BTC / AI PUE, Q_s site capacity MW,
-m_c / M_c contract IT MW range, k_c max sites, U_cs = min(M_c, E_s + B_s N_s,
-P^in_s / P^a_s) (power that can reach s, ModelData.serve_site_upper).
+m_c / M_c contract IT MW range, k_c max sites, U_cs = min(M_c, E_s + B_s N_s)
+(and P^in_s / P^a_s with Formulation.power_bounds: ModelData.serve_site_upper).
 
 Scenarios (spec v2 B): rows on operational variables hold in every scenario w (a w in
 their key when the instance has scenarios); rows on first-stage variables hold once, or
