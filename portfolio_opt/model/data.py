@@ -100,7 +100,8 @@ class ModelData:
     # node[t, w] is the first scenario sharing w's data in every period <= t.
     multi_stage: bool = False
     node: dict[tuple[int, str], str] = field(default_factory=dict)
-    # Most gross MW that can ever reach each site: grid + what its power links can deliver.
+    # Most gross MW that can ever reach each site: grid + what its power links can deliver
+    # (only with Formulation.power_bounds).
     power_in: dict[str, float] = field(default_factory=dict)
 
     def nodes(self, t: int) -> list[str]:
@@ -281,7 +282,8 @@ def prepare(instance: Instance, network: Network | None = None,
     data.by_scenario = scen.by_scenario
     data.multi_stage = scen.multi_stage
     data.node = scen.node
-    data.power_in = power_in(instance, net.arcs, data.source_cap)
+    if form.power_bounds:
+        data.power_in = power_in(instance, net.arcs, data.source_cap)
     _prepare_deals(data)
     _prepare_debt(data)
     return data
