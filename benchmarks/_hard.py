@@ -33,6 +33,7 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "site_halls": ({"single_site_cuts": False, "first_hall_cuts": False}, {}),
     "first_hall": ({"single_site_cuts": False, "site_hall_cuts": False}, {}),
     "power": ({"power_bounds": True}, {}),  # U_cs also from the power that can reach s
+    "room": ({"site_room_cuts": True}, {}),  # contract_site_room
     # HiGHS options on top of a formulation
     "strong_heur": ({}, {"mip_heuristic_effort": 0.3}),
     "all_cuts_heur": ({"first_hall_cuts": True}, {"mip_heuristic_effort": 0.3}),

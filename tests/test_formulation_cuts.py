@@ -32,13 +32,14 @@ except ImportError:  # tests/ itself on sys.path
     from test_reference_agreement import _small_instance  # type: ignore[no-redef]
 
 FAMILIES = ("contract_single_site", "contract_halls_ready", "contract_first_hall_ready",
-            "ai_first_hall_cumulative")
+            "ai_first_hall_cumulative", "contract_site_room")
 NONE = {"single_site_cuts": False, "site_hall_cuts": False, "first_hall_cuts": False}
 ALONE = {
     "single_site_cuts": {**NONE, "single_site_cuts": True},
     "site_hall_cuts": {**NONE, "site_hall_cuts": True},
     "first_hall_cuts": {**NONE, "first_hall_cuts": True},
-    "all": {"first_hall_cuts": True},
+    "site_room_cuts": {**NONE, "site_room_cuts": True},
+    "all": {"first_hall_cuts": True, "site_room_cuts": True},
     "default": {},
 }
 ALL = ALONE["all"]
@@ -192,7 +193,8 @@ def test_hand_made_known_optimum() -> None:
     _, m = _model(inst, **ALL)
     rows = _rows(m)
     assert rows == {"contract_single_site": 4, "contract_halls_ready": 2,
-                    "contract_first_hall_ready": 1, "ai_first_hall_cumulative": 4}
+                    "contract_first_hall_ready": 1, "ai_first_hall_cumulative": 4,
+                    "contract_site_room": 6}
     # h_cs: 2 halls at `new` (15 MW of 10 MW halls), 1 at `old` (5 MW beyond 10 existing).
     assert m.p_halls_needed["lease", "new"] == 2
     assert m.p_halls_needed["lease", "old"] == 1

@@ -34,6 +34,7 @@ __all__ = [
     "define_contract_halls_ready_constraints",
     "define_contract_serve_constraints",
     "define_contract_single_site_constraints",
+    "define_contract_site_room_constraints",
     "define_contract_sites_constraints",
     "define_contract_size_constraints",
     "define_debt_constraints",
@@ -290,6 +291,40 @@ def define_contract_halls_ready_constraints(m: pyo.ConcreteModel, d: ModelData) 
             _node_key(d, (c, s), n): choice(m, c, s) <= pyo.quicksum(
                 m.first_hall[d.fs((s,), tau, n)] for tau in d.periods if tau <= last(c, s))
             for c, s in first for n in ready_nodes(c, s)})
+
+
+def define_contract_site_room_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """Valid inequality (Formulation.site_room_cuts), c in C^u, s an eligible site that
+    may start halls (N_s >= 1), t in T_c:
+
+    contract_site_room[c,s,t]:
+        serve[c,s,t] <= min(M_c, E_s) uses[c,s] + min(M_c, B_s) sum_{tau <= t - L_s} halls[s,tau]
+    If s serves c, it serves at most min(M_c, available[s,t]) <= min(M_c, E_s) +
+    min(M_c, B_s) H for any whole number H >= 0 of halls ready; if not, serve is 0. The
+    LP relaxation of contract_site_use alone lets a fraction U_cs^-1 of uses[c,s] per
+    IT MW take a site's existing IT MW as if all its halls were built, so a lease spreads
+    over many sites' spare IT MW at a fraction of each site choice (docs/formulation.md).
+    A row is left out where it adds nothing (E_s >= U_cs: contract_site_use is as tight).
+    """
+    f = d.formulation
+    if not (f.valid_inequalities and f.site_room_cuts):
+        return
+    mutable = m.p_room_existing.mutable
+    halls, uses = set(d.hall_sites), set(d.uses_contracts)
+    rows: dict[Any, Any] = {}
+    for c, s, t in m.CST:
+        if c not in uses or s not in halls:
+            continue
+        if not mutable and m.p_room_existing[c, s] >= m.p_serve_upper[c, s] - 1e-9:
+            continue
+        lead = d.ai(s).lead_time_periods
+        for n in d.nodes(t):
+            ready = d.fs_upto((s,), t - lead, n)
+            room = m.p_room_existing[c, s] * m.uses[c, s]
+            if ready:
+                room = room + m.p_room_block[c, s] * pyo.quicksum(m.halls[k] for k in ready)
+            rows[d.fs((c, s), t, n)] = m.serve[d.fs((c, s), t, n)] <= room
+    _add(m, "contract_site_room", rows)
 
 
 def define_hall_block_constraints(m: pyo.ConcreteModel, d: ModelData) -> None:

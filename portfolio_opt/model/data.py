@@ -40,6 +40,8 @@ class Formulation:
     # (valid, but it moved no LP bound on the hard portfolios: off by default)
     power_bounds: bool = False  # U_cs also <= P^in_s / P^a_s, the power that can reach s
     # (valid and tighter, but it slowed two of the hard portfolios: off by default)
+    site_room_cuts: bool = False  # contract_site_room: a lease's share of a site without
+    # new halls is its existing IT MW
 
 
 BIG_M = 1.0e4  # the arbitrary constant a weaker formulation would use (IT MW)

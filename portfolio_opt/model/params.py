@@ -54,6 +54,8 @@ PARAM_INDEX: dict[str, tuple[str, ...]] = {
     "p_ai_rev": ("CT",),  # MUSD per served IT MW in t
     "p_serve_upper": ("CS",),
     "p_halls_needed": ("CS",),  # halls s must have ready by c's start if it serves c alone
+    "p_room_existing": ("CS",),  # min(M_c, E_s): what s serves of c without new halls
+    "p_room_block": ("CS",),  # min(M_c, B_s): what each new hall adds to it
     "p_budget": (),
     "p_budget_period": ("T",),
     "p_tenant_share": (),
@@ -169,6 +171,9 @@ def parameter_values(d: ModelData) -> dict[str, dict[Any, float]]:
                 min(con.it_mw.max, d.serve_site_upper(s)) if strong else BIG_M
             )
             v["p_halls_needed"][c, s] = halls_needed(d, c, s)
+            ai = d.ai(s)
+            v["p_room_existing"][c, s] = min(con.it_mw.max, ai.existing_it_mw)
+            v["p_room_block"][c, s] = min(con.it_mw.max, ai.block_it_mw)
     lim = d.instance.limits
     v["p_budget"][None] = (lim.capex_budget_usd or 0.0) * k
     per = lim.capex_budget_usd_per_period
