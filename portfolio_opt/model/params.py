@@ -161,6 +161,7 @@ def parameter_values(d: ModelData) -> dict[str, dict[Any, float]]:
     for i, arc in enumerate(d.arcs):
         v["p_arc_cap"][i] = arc.capacity_mw
         v["p_arc_eff"][i] = 1.0 - arc.loss
+    room = d.formulation.valid_inequalities and d.formulation.site_room_cuts
     for c, con in d.contracts.items():
         v["p_it_min"][c] = con.it_mw.min
         v["p_it_max"][c] = con.it_mw.max
@@ -171,9 +172,10 @@ def parameter_values(d: ModelData) -> dict[str, dict[Any, float]]:
                 min(con.it_mw.max, d.serve_site_upper(s)) if strong else BIG_M
             )
             v["p_halls_needed"][c, s] = halls_needed(d, c, s)
-            ai = d.ai(s)
-            v["p_room_existing"][c, s] = min(con.it_mw.max, ai.existing_it_mw)
-            v["p_room_block"][c, s] = min(con.it_mw.max, ai.block_it_mw)
+            if room:  # only read by contract_site_room
+                ai = d.ai(s)
+                v["p_room_existing"][c, s] = min(con.it_mw.max, ai.existing_it_mw)
+                v["p_room_block"][c, s] = min(con.it_mw.max, ai.block_it_mw)
     lim = d.instance.limits
     v["p_budget"][None] = (lim.capex_budget_usd or 0.0) * k
     per = lim.capex_budget_usd_per_period
