@@ -15,21 +15,58 @@ cvar_shortfall[w]:  shortfall[w] >= eta - npv_scenario[w],  shortfall[w] >= 0
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 import pyomo.core as pyo
+from pyomo.core.expr.numeric_expr import LinearExpression
 
 from .data import ModelData
-from .expressions import available, capex, tenant_capex, terminal_value
+from .expressions import (
+    Term,
+    available_terms,
+    capex_terms,
+    tenant_capex_terms,
+    terminal_value_terms,
+)
 
 __all__ = ["define_objective", "operating_cash", "scenario_npv"]
+
+
+class _Linear:
+    """constant + sum_v coef_v v with one coefficient per variable.
+
+    The NPV's terms are merged as they are added (halls[s,tau] appears in every later
+    period's available[s,t]), so the standard-form compiler walks one flat sum of distinct
+    variables instead of nested products of sums. A coefficient stays a Param expression
+    when the model's parameters are mutable."""
+
+    def __init__(self) -> None:
+        self.constant: Any = 0.0
+        self.coefs: dict[int, Any] = {}
+        self.vars: dict[int, Any] = {}
+
+    def add(self, scale: Any, terms: Iterable[Term]) -> None:
+        coefs, variables = self.coefs, self.vars
+        for c, v in terms:
+            k = id(v)
+            if k in coefs:
+                coefs[k] = coefs[k] + scale * c
+            else:
+                coefs[k] = scale * c
+                variables[k] = v
+
+    def expression(self) -> Any:
+        return LinearExpression(constant=self.constant, linear_coefs=list(self.coefs.values()),
+                                linear_vars=list(self.vars.values()))
 
 
 def operating_cash(
     m: pyo.ConcreteModel, d: ModelData, t: int, serves: list[tuple[str, str]] | None = None,
     w: str | None = None,
-) -> Any:
-    """BTC_t + AI_t + ER_t + DR_t - ENERGY_t - OPEX_t of period t, in MUSD (undiscounted).
+) -> tuple[list[Any], list[Term]]:
+    """BTC_t + AI_t + ER_t + DR_t - ENERGY_t - OPEX_t of period t, in MUSD (undiscounted),
+    as (constants, (coefficient, variable) pairs).
 
     (each block b weighted by its hours share w_b; one block of share 1 without blocks)
     BTC_t    = sum_{s,b} w_b h_t (1000 / e_s) u_s D btc_mw[s,t,b]
@@ -48,39 +85,48 @@ def operating_cash(
     wk = (w,) if d.by_scenario else ()  # the scenario in operational keys
     nk = (d.node[t, w],) if d.multi_stage else ()  # the node in first-stage keys
     B = d.blocks
-    terms: list[Any] = [h[b] * m.p_btc_margin[(s, t, *wk)] * m.btc_mw[(s, t, *wk, b)]
-                        for s in d.btc_sites for b in B]
-    terms += [m.p_ai_rev[c, t] * m.serve[(c, s, t, *nk)] for c, s in serves]
+    terms: list[Term] = [(h[b] * m.p_btc_margin[(s, t, *wk)], m.btc_mw[(s, t, *wk, b)])
+                         for s in d.btc_sites for b in B]
+    terms += [(m.p_ai_rev[c, t], m.serve[(c, s, t, *nk)]) for c, s in serves]
     recovery = set(d.recovery_contracts)
-    terms += [m.p_er_rev[c, t] * m.p_ai_pue[s] * m.serve[(c, s, t, *nk)]
+    terms += [(m.p_er_rev[c, t] * m.p_ai_pue[s], m.serve[(c, s, t, *nk)])
               for c, s in serves if c in recovery]
-    terms += [-h[b] * m.p_grid_cost[(s, t, *wk, b)] * m.grid_mw[(s, t, *wk, b)]
+    terms += [(-h[b] * m.p_grid_cost[(s, t, *wk, b)], m.grid_mw[(s, t, *wk, b)])
               for s in d.grid_price for b in B]
-    terms += [-h[b] * m.p_src_cost[(r, t, *wk, b)] * m.gen_mw[(r, t, *wk, b)]
+    terms += [(-h[b] * m.p_src_cost[(r, t, *wk, b)], m.gen_mw[(r, t, *wk, b)])
               for r in d.sources for b in B]
-    terms += [h[b] * m.p_dr_credit[s] * m.dr_mw[(s, t, *wk, b)]
+    terms += [(h[b] * m.p_dr_credit[s], m.dr_mw[(s, t, *wk, b)])
               for s in d.dr_sites for b in B]
-    terms += [-m.p_ai_opex[s] * available(m, d, s, t, w) for s in d.ai_sites]
-    return pyo.quicksum(terms)
+    constants: list[Any] = []
+    for s in d.ai_sites:
+        opex = m.p_ai_opex[s]
+        existing, halls = available_terms(m, d, s, t, w)
+        constants.append(-opex * existing)
+        terms += [(-opex * c, v) for c, v in halls]
+    return constants, terms
 
 
 def scenario_npv(m: pyo.ConcreteModel, d: ModelData, w: str,
                  by_period: dict[int, list[tuple[str, str]]] | None = None) -> Any:
     """NPV_w = sum_t [ operating_cash_t delta^op_t - (capex_t - tenant_capex_t) delta^cap_t
-    + lambda^loan_t loan[t] ] + terminal_value, in scenario w (MUSD)."""
+    + lambda^loan_t loan[t] ] + terminal_value, in scenario w (MUSD), as one linear
+    expression with a coefficient per variable."""
     if by_period is None:
         by_period = defaultdict(list)
         for c, s, t in m.CST:
             by_period[t].append((c, s))
-    return (
-        pyo.quicksum(
-            m.p_disc_op[t] * operating_cash(m, d, t, by_period[t], w)
-            - m.p_disc_cap[t] * (capex(m, d, t, w) - tenant_capex(m, d, t))
-            for t in d.periods
-        )
-        + pyo.quicksum(m.p_loan_npv[t] * m.loan[d.fs((), t, w)] for t in d.loans)
-        + terminal_value(m, d, w)
-    )
+    npv = _Linear()
+    for t in d.periods:
+        op, cap = m.p_disc_op[t], m.p_disc_cap[t]
+        constants, terms = operating_cash(m, d, t, by_period[t], w)
+        for k in constants:
+            npv.constant = npv.constant + op * k
+        npv.add(op, terms)
+        npv.add(-cap, capex_terms(m, d, t, w))
+        npv.add(cap, tenant_capex_terms(m, d, t))
+    npv.add(1.0, [(m.p_loan_npv[t], m.loan[d.fs((), t, w)]) for t in d.loans])
+    npv.add(1.0, terminal_value_terms(m, d, w))
+    return npv.expression()
 
 
 def define_objective(m: pyo.ConcreteModel, d: ModelData) -> None:
