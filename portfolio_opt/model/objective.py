@@ -56,6 +56,9 @@ class _Linear:
                 coefs[k] = scale * c
                 variables[k] = v
 
+    def terms(self) -> list[Term]:
+        return [(c, self.vars[k]) for k, c in self.coefs.items()]
+
     def expression(self) -> Any:
         return LinearExpression(constant=self.constant, linear_coefs=list(self.coefs.values()),
                                 linear_vars=list(self.vars.values()))
@@ -119,9 +122,11 @@ def scenario_npv(m: pyo.ConcreteModel, d: ModelData, w: str,
     for t in d.periods:
         op, cap = m.p_disc_op[t], m.p_disc_cap[t]
         constants, terms = operating_cash(m, d, t, by_period[t], w)
-        for k in constants:
-            npv.constant = npv.constant + op * k
-        npv.add(op, terms)
+        cash = _Linear()  # the period's operating cash, merged before it is discounted
+        cash.add(1.0, terms)
+        if constants:
+            npv.constant = npv.constant + op * pyo.quicksum(constants)
+        npv.add(op, cash.terms())
         npv.add(-cap, capex_terms(m, d, t, w))
         npv.add(cap, tenant_capex_terms(m, d, t))
     npv.add(1.0, [(m.p_loan_npv[t], m.loan[d.fs((), t, w)]) for t in d.loans])
