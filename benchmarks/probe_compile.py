@@ -66,7 +66,7 @@ def main() -> None:
     ap.add_argument("--sites", type=int, default=5000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("out", nargs="?", default="")
-    args = ap.parse_args()
+    args = ap.parse_intermixed_args()
     inst = generated_instance(args.sites, 10, args.sites // 4, 1)
     trees = {"new": REPO, "old": args.old.resolve()}
     runs: list[dict[str, Any]] = []

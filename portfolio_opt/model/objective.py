@@ -50,14 +50,12 @@ class _Linear:
         coefs, variables = self.coefs, self.vars
         for c, v in terms:
             k = id(v)
-            if k in coefs:
-                coefs[k] = coefs[k] + scale * c
-            else:
+            before = coefs.get(k)
+            if before is None:
                 coefs[k] = scale * c
                 variables[k] = v
-
-    def terms(self) -> list[Term]:
-        return [(c, self.vars[k]) for k, c in self.coefs.items()]
+            else:
+                coefs[k] = before + scale * c
 
     def expression(self) -> Any:
         return LinearExpression(constant=self.constant, linear_coefs=list(self.coefs.values()),
@@ -90,10 +88,9 @@ def operating_cash(
     B = d.blocks
     terms: list[Term] = [(h[b] * m.p_btc_margin[(s, t, *wk)], m.btc_mw[(s, t, *wk, b)])
                          for s in d.btc_sites for b in B]
-    terms += [(m.p_ai_rev[c, t], m.serve[(c, s, t, *nk)]) for c, s in serves]
-    recovery = set(d.recovery_contracts)
-    terms += [(m.p_er_rev[c, t] * m.p_ai_pue[s], m.serve[(c, s, t, *nk)])
-              for c, s in serves if c in recovery]
+    recovery = set(d.recovery_contracts)  # AI revenue and energy recovery: one coefficient
+    terms += [(m.p_ai_rev[c, t] + m.p_er_rev[c, t] * m.p_ai_pue[s] if c in recovery
+               else m.p_ai_rev[c, t], m.serve[(c, s, t, *nk)]) for c, s in serves]
     terms += [(-h[b] * m.p_grid_cost[(s, t, *wk, b)], m.grid_mw[(s, t, *wk, b)])
               for s in d.grid_price for b in B]
     terms += [(-h[b] * m.p_src_cost[(r, t, *wk, b)], m.gen_mw[(r, t, *wk, b)])
@@ -121,12 +118,10 @@ def scenario_npv(m: pyo.ConcreteModel, d: ModelData, w: str,
     npv = _Linear()
     for t in d.periods:
         op, cap = m.p_disc_op[t], m.p_disc_cap[t]
-        constants, terms = operating_cash(m, d, t, by_period[t], w)
-        cash = _Linear()  # the period's operating cash, merged before it is discounted
-        cash.add(1.0, terms)
+        constants, terms = operating_cash(m, d, t, by_period[t], w)  # distinct variables
         if constants:
             npv.constant = npv.constant + op * pyo.quicksum(constants)
-        npv.add(op, cash.terms())
+        npv.add(op, terms)
         npv.add(-cap, capex_terms(m, d, t, w))
         npv.add(cap, tenant_capex_terms(m, d, t))
     npv.add(1.0, [(m.p_loan_npv[t], m.loan[d.fs((), t, w)]) for t in d.loans])
