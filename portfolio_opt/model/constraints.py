@@ -18,7 +18,7 @@ from typing import Any
 import pyomo.core as pyo
 
 from .data import ModelData
-from .expressions import ai_capex, available, equity_capex, fleet, reserved
+from .expressions import Term, ai_capex, available, equity_capex, fleet, linear, reserved_terms
 from .variables import op_index
 
 __all__ = [
@@ -383,12 +383,16 @@ def define_site_envelope_constraints(m: pyo.ConcreteModel, d: ModelData) -> None
     halls = set(d.hall_sites)
 
     def row(s: str, t: int, w: str, b: str) -> Any:
-        load: Any = 0.0
+        terms: list[Term] = []
+        existing: Any = 0.0
         if s in btc:
-            load = m.p_btc_pue[s] * m.btc_mw[d.op(s, t, w, b)]
+            terms.append((m.p_btc_pue[s], m.btc_mw[d.op(s, t, w, b)]))
         if s in d.hall_max:
-            load = load + m.p_ai_pue[s] * reserved(m, d, s, t, w)
-        return load <= m.p_capacity[s]
+            pue = m.p_ai_pue[s]
+            existing, halls = reserved_terms(m, d, s, t, w)
+            existing = pue * existing
+            terms += [(pue * c, v) for c, v in halls]
+        return linear(existing, terms) <= m.p_capacity[s]
 
     # A site without mining has one row per period (and node), indexed by the first block
     # (and the node's scenario).

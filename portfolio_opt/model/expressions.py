@@ -30,7 +30,9 @@ __all__ = [
     "capex_terms",
     "equity_capex",
     "fleet",
+    "linear",
     "reserved",
+    "reserved_terms",
     "tenant_capex",
     "tenant_capex_terms",
     "terminal_value",
@@ -50,24 +52,31 @@ def _halls_upto_vars(m: pyo.ConcreteModel, d: ModelData, s: str, last: int,
     return [halls[k] for k in d.fs_upto((s,), last, w)]
 
 
-def _halls_upto(m: pyo.ConcreteModel, d: ModelData, s: str, last: int, w: str) -> Any:
-    started = _halls_upto_vars(m, d, s, last, w)
-    return pyo.quicksum(started) if started else 0.0
-
-
 def _sum(terms: list[Term]) -> Any:
     return pyo.quicksum(c * v for c, v in terms)
 
 
+def linear(constant: Any, terms: list[Term]) -> Any:
+    """constant + sum c v as one flat sum: the compiler reads it without descending into
+    products of sums."""
+    return pyo.quicksum([c * v for c, v in terms], start=constant) if terms else constant
+
+
+def reserved_terms(m: pyo.ConcreteModel, d: ModelData, s: str, t: int,
+                   w: str) -> tuple[Any, list[Term]]:
+    """reserved[s,t] as (E_s, [(B_s, halls[s,tau]) for tau <= t])."""
+    block = m.p_block[s]
+    return m.p_existing[s], [(block, v) for v in _halls_upto_vars(m, d, s, t, w)]
+
+
 def reserved(m: pyo.ConcreteModel, d: ModelData, s: str, t: int, w: str) -> Any:
     """IT MW reserved at s in t: existing halls plus every hall started up to t."""
-    return m.p_existing[s] + m.p_block[s] * _halls_upto(m, d, s, t, w)
+    return linear(*reserved_terms(m, d, s, t, w))
 
 
 def available(m: pyo.ConcreteModel, d: ModelData, s: str, t: int, w: str) -> Any:
     """IT MW ready to serve at s in t: halls started at least lead_time_periods earlier."""
-    lead = d.ai(s).lead_time_periods
-    return m.p_existing[s] + m.p_block[s] * _halls_upto(m, d, s, t - lead, w)
+    return linear(*available_terms(m, d, s, t, w))
 
 
 def available_terms(m: pyo.ConcreteModel, d: ModelData, s: str, t: int,
@@ -80,11 +89,10 @@ def available_terms(m: pyo.ConcreteModel, d: ModelData, s: str, t: int,
 
 def fleet(m: pyo.ConcreteModel, d: ModelData, s: str, t: int, w: str) -> Any:
     """ASIC MW installed at s in t: initial fleet plus purchases up to and including t."""
-    bought: Any = 0.0
-    if s in m.S_exp:
-        buy = m.buy_mw
-        bought = pyo.quicksum(buy[k] for k in d.fs_upto((s,), t, w))
-    return m.p_fleet[s] + bought
+    if s not in m.S_exp:
+        return m.p_fleet[s]
+    buy = m.buy_mw
+    return pyo.quicksum([buy[k] for k in d.fs_upto((s,), t, w)], start=m.p_fleet[s])
 
 
 def _node(d: ModelData, t: int, w: str) -> tuple[str, ...]:
