@@ -17,6 +17,10 @@ __all__ = ["FixedLp", "LpIndex", "compile_lp", "new_highs", "run_highs", "solve_
 
 log = logging.getLogger(__name__)
 
+# FixedLp.objective_after reads a step off the optimal basis where lp_step certifies it;
+# False re-solves every step (tests/test_marginal_steps.py compares the two).
+CERTIFY_STEPS = True
+
 
 def _import_sparse() -> Any:
     """``scipy.sparse``, imported without Pyomo's finishing step for ``scipy``.
@@ -175,17 +179,28 @@ class FixedLp:
     highs: Any = None  # the HiGHS instance holding the solved LP, for warm re-solves
     threads: int | None = None
     bounds: Any = None  # (row_lower, row_upper, col_lower, col_upper) as numpy arrays
+    steps: Any = None  # lp_step.BasisStep, made at the first objective_after
 
     def objective_after(self, rows: dict[int, float], cols: dict[int, float]) -> float | None:
         """The optimum with row limits and column upper bounds moved, then put back.
 
         ``rows[i]`` moves row i's limit outwards by that much (the upper side of a ``<=``
         row, the lower side of a ``>=`` row, written as ``<=`` negated); ``cols[j]`` moves
-        column j's upper bound. Warm-started from the current basis. None if not optimal.
+        column j's upper bound. Read off the optimal basis where that is certified
+        (:mod:`portfolio_opt.lp_step`), else re-solved warm from the optimal basis. None if
+        not optimal.
         """
         import highspy
 
+        from .lp_step import BasisStep
+
         h = self.highs
+        if self.steps is None:
+            self.steps = BasisStep(h, self.lp, self.objective, self.bounds)
+        if CERTIFY_STEPS:
+            value = self.steps.objective_after(rows, cols)
+            if value is not None:
+                return value
         row_lower, row_upper, col_lower, col_upper = self.bounds
         changed_rows = []
         for i, step in rows.items():
@@ -201,12 +216,17 @@ class FixedLp:
             changed_cols.append((j, lo, up))
             h.changeColBounds(j, lo, up + step)
         status = run_highs(h, self.threads)
-        value = (float(h.getInfo().objective_function_value)
+        info = h.getInfo()
+        value = (float(info.objective_function_value)
                  if status == highspy.HighsModelStatus.kOptimal else None)
+        pivoted = info.simplex_iteration_count != 0
         for i, lo, up in changed_rows:
             h.changeRowBounds(i, lo, up)
         for j, lo, up in changed_cols:
             h.changeColBounds(j, lo, up)
+        if pivoted:  # back to the optimal basis (and its factors) the steps are read from
+            h.setBasis(self.steps.basis)
+            run_highs(h, self.threads)
         return value
 
 
