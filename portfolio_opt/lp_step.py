@@ -29,7 +29,7 @@ import numpy as np
 
 __all__ = ["BasisStep"]
 
-_LOWER, _BASIC, _UPPER = 0, 1, 2  # highspy.HighsBasisStatus values
+_LOWER, _UPPER = 0, 2  # highspy.HighsBasisStatus values (1 is basic)
 _OK = 0  # highspy.HighsStatus.kOk
 _FEAS_TOL = 1e-7  # HiGHS's default primal feasibility tolerance
 _OBJ_TOL = 1e-7  # model units (MUSD)

@@ -52,10 +52,6 @@ def _halls_upto_vars(m: pyo.ConcreteModel, d: ModelData, s: str, last: int,
     return [halls[k] for k in d.fs_upto((s,), last, w)]
 
 
-def _sum(terms: list[Term]) -> Any:
-    return pyo.quicksum(c * v for c, v in terms)
-
-
 def linear(constant: Any, terms: list[Term]) -> Any:
     """constant + sum c v as one flat sum: the compiler reads it without descending into
     products of sums."""
@@ -110,7 +106,7 @@ def _ai_capex_terms(m: pyo.ConcreteModel, d: ModelData, t: int, w: str) -> list[
 def ai_capex(m: pyo.ConcreteModel, d: ModelData, t: int, w: str) -> Any:
     """AI capex started in period t (halls and first-hall charges), MUSD: what lenders
     lend against (spec v2 D)."""
-    return _sum(_ai_capex_terms(m, d, t, w))
+    return linear(0.0, _ai_capex_terms(m, d, t, w))
 
 
 def capex_terms(m: pyo.ConcreteModel, d: ModelData, t: int, w: str) -> list[Term]:
@@ -123,7 +119,7 @@ def capex_terms(m: pyo.ConcreteModel, d: ModelData, t: int, w: str) -> list[Term
 
 def capex(m: pyo.ConcreteModel, d: ModelData, t: int, w: str) -> Any:
     """Capex started in period t, in MUSD (undiscounted)."""
-    return _sum(capex_terms(m, d, t, w))
+    return linear(0.0, capex_terms(m, d, t, w))
 
 
 def tenant_capex_terms(m: pyo.ConcreteModel, d: ModelData, t: int) -> list[Term]:
@@ -134,7 +130,7 @@ def tenant_capex_terms(m: pyo.ConcreteModel, d: ModelData, t: int) -> list[Term]
 
 def tenant_capex(m: pyo.ConcreteModel, d: ModelData, t: int) -> Any:
     """Tenants' contributions paid in period t, MUSD (spec v2 A)."""
-    return _sum(tenant_capex_terms(m, d, t))
+    return linear(0.0, tenant_capex_terms(m, d, t))
 
 
 def equity_capex(m: pyo.ConcreteModel, d: ModelData, t: int, w: str) -> Any:
@@ -152,4 +148,4 @@ def terminal_value_terms(m: pyo.ConcreteModel, d: ModelData, w: str) -> list[Ter
 
 def terminal_value(m: pyo.ConcreteModel, d: ModelData, w: str) -> Any:
     """TV = sum_{c,s} V_cs serve[c,s,P], V_cs the discounted tail per IT MW (spec v2 A)."""
-    return _sum(terminal_value_terms(m, d, w))
+    return linear(0.0, terminal_value_terms(m, d, w))
