@@ -179,7 +179,7 @@ class FixedLp:
     highs: Any = None  # the HiGHS instance holding the solved LP, for warm re-solves
     threads: int | None = None
     bounds: Any = None  # (row_lower, row_upper, col_lower, col_upper) as numpy arrays
-    steps: Any = None  # lp_step.BasisStep, made at the first objective_after
+    steps: Any = None  # lp_step.BasisStep: the optimal basis, duals and point, kept
 
     def objective_after(self, rows: dict[int, float], cols: dict[int, float]) -> float | None:
         """The optimum with row limits and column upper bounds moved, then put back.
@@ -192,11 +192,7 @@ class FixedLp:
         """
         import highspy
 
-        from .lp_step import BasisStep
-
         h = self.highs
-        if self.steps is None:
-            self.steps = BasisStep(h, self.lp, self.objective, self.bounds)
         if CERTIFY_STEPS:
             value = self.steps.objective_after(rows, cols)
             if value is not None:
@@ -216,18 +212,22 @@ class FixedLp:
             changed_cols.append((j, lo, up))
             h.changeColBounds(j, lo, up + step)
         status = run_highs(h, self.threads)
-        info = h.getInfo()
-        value = (float(info.objective_function_value)
+        value = (float(h.getInfo().objective_function_value)
                  if status == highspy.HighsModelStatus.kOptimal else None)
-        pivoted = info.simplex_iteration_count != 0
         for i, lo, up in changed_rows:
             h.changeRowBounds(i, lo, up)
         for j, lo, up in changed_cols:
             h.changeColBounds(j, lo, up)
-        if pivoted:  # back to the optimal basis (and its factors) the steps are read from
+        self.restore()
+        return value
+
+    def restore(self) -> None:
+        """Back to the optimal basis (and its factors) after a re-solve of a changed LP,
+        the bounds already put back: the next step is read off or warm-started from it."""
+        h = self.highs
+        if h.getInfo().simplex_iteration_count != 0:
             h.setBasis(self.steps.basis)
             run_highs(h, self.threads)
-        return value
 
 
 def solve_fixed_lp(model: Any, options: dict[str, Any],
@@ -266,7 +266,12 @@ def solve_fixed_lp(model: Any, options: dict[str, Any],
     if not solution.dual_valid:
         log.warning("fixed-integer LP has no valid duals; no marginal values")
         return None
-    bounds = tuple(np.asarray(x, dtype=float) for x in
-                   (lp.row_lower_, lp.row_upper_, lp.col_lower_, lp.col_upper_))
-    return FixedLp(lp, solution, float(h.getInfo().objective_function_value), index, h,
-                   options.get("threads"), bounds)
+    row_lower, row_upper, col_lower, col_upper = (
+        np.asarray(x, dtype=float)
+        for x in (lp.row_lower_, lp.row_upper_, lp.col_lower_, lp.col_upper_))
+    bounds = (row_lower, row_upper, col_lower, col_upper)
+    from .lp_step import BasisStep
+
+    objective = float(h.getInfo().objective_function_value)
+    return FixedLp(lp, solution, objective, index, h, options.get("threads"), bounds,
+                   BasisStep(h, lp, objective, bounds))

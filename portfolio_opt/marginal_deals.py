@@ -198,6 +198,7 @@ def _lift_rows(fixed: FixedLp, rows: list[int]) -> Callable[[], float | None]:
                  if status == highspy.HighsModelStatus.kOptimal else None)
         for i in rows:
             h.changeRowBounds(i, float(lower[i]), float(upper[i]))
+        fixed.restore()
         return None if after is None else (after - fixed.objective) * MONEY_SCALE
     return run
 
