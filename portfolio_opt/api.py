@@ -323,7 +323,7 @@ def result_from_solve(built: Model, engine: Any, options: dict[str, Any], profil
 
             compiled = None if built.released else getattr(engine, "compiled", None)
             result.marginal_values = marginal_values(restore_structure(built), options,
-                                                     compiled)
+                                                     compiled, outcome.solve_seconds)
     elif outcome.status == Status.INTERRUPTED:
         pass  # no plan: the message says so
     elif outcome.status == Status.INFEASIBLE:

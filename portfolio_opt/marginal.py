@@ -23,7 +23,13 @@ import pandas as pd
 
 from .constants import MARGINAL_COLUMNS
 from .lp_copy import FixedLp, solve_fixed_lp
-from .marginal_deals import _debt_rows, _fixed_allocation_rows, _group_rows, _Milp
+from .marginal_deals import (
+    GROUP_RESOLVE_MIN_SECONDS,
+    _debt_rows,
+    _fixed_allocation_rows,
+    _group_rows,
+    _Milp,
+)
 from .marginal_slopes import _merge, _per_period, _Row, _Slopes, _value
 from .model.data import MONEY_SCALE, ModelData
 
@@ -241,14 +247,17 @@ def _next_units(rows: list[_Row], fixed: FixedLp) -> None:
 
 
 def marginal_table(d: ModelData, m: Any, fixed: FixedLp,
-                   options: dict[str, Any] | None = None) -> pd.DataFrame:
+                   options: dict[str, Any] | None = None,
+                   group_seconds: float | None = None) -> pd.DataFrame:
     """The marginal-value table (columns :data:`MARGINAL_COLUMNS`) from a solved fixed LP.
 
     ``options`` (the solve's HiGHS options) allow the MILP re-solves of ``contract_group``
-    rows; without them those rows have no value.
+    rows; without them those rows have no value. ``group_seconds`` limits each of those
+    re-solves (within the solve's own time limit).
     """
     sl = _Slopes(fixed)
-    milp = _Milp(m, options, fixed.objective) if options is not None and d.groups else None
+    milp = (_Milp(m, options, fixed.objective, group_seconds)
+            if options is not None and d.groups else None)
     rows: list[_Row] = []
     rows += _site_rows(d, sl)
     rows += _bound_rows(sl, "grid_capacity", "grid_mw",
@@ -288,17 +297,23 @@ def marginal_table(d: ModelData, m: Any, fixed: FixedLp,
     return frame[MARGINAL_COLUMNS]
 
 
-def marginal_values(built: Any, options: dict[str, Any],
-                    compiled: Any = None) -> pd.DataFrame | None:
+def marginal_values(built: Any, options: dict[str, Any], compiled: Any = None,
+                    solve_seconds: float | None = None) -> pd.DataFrame | None:
     """Marginal values of the plan loaded in ``built.pyomo``; None when the LP gives none.
 
     ``compiled``: the model's LP as a direct hand-off kept it (``DirectHighs.compiled``),
-    used instead of compiling the model again. A failure here is logged and never costs
-    the plan: the table is an explanation of it.
+    used instead of compiling the model again. ``solve_seconds``: how long the plan's own
+    solve took; each ``contract_group`` MILP re-solve then stops after as long (at least
+    ``GROUP_RESOLVE_MIN_SECONDS``). A failure here is logged and never costs the plan: the
+    table is an explanation of it.
     """
     try:
         fixed = solve_fixed_lp(built.pyomo, options, compiled)
-        return None if fixed is None else marginal_table(built.data, built.pyomo, fixed, options)
+        if fixed is None:
+            return None
+        group = (None if solve_seconds is None
+                 else max(GROUP_RESOLVE_MIN_SECONDS, solve_seconds))
+        return marginal_table(built.data, built.pyomo, fixed, options, group)
     except Exception:
         log.exception("marginal values could not be computed")
         return None

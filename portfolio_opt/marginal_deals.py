@@ -98,14 +98,18 @@ def _group_resolver(milp: _Milp, g: str, members: list[str], row: _Row, taken: l
     def run() -> float | None:
         out = milp.gain_with_group(g, members, committed)
         if out is None:
-            row.note += "; the re-solve found no proven plan within the solve's limits"
+            row.note += "; the re-solve found no plan within its time limit"
             return None
-        gain, added = out
+        gain, added, gap = out
         row.value = gain
         extra = [c for c in added if c not in taken]
-        row.note += (f": worth {gain:,.0f} USD, the better plan also accepts "
+        worth = "worth" if gap is None else "worth at least"
+        row.note += (f": {worth} {gain:,.0f} USD, the better plan also accepts "
                      + ", ".join(f"'{c}'" for c in extra) if extra and gain > 0 else
-                     ": worth 0, no better plan accepts a second one")
+                     f": {worth} 0, no better plan found accepts a second one")
+        if gap is not None:
+            row.note += (f" (the re-solve stopped at its time limit of {milp.limit():,.1f} s"
+                         f" with a relative gap of {gap:.2%}: a lower bound)")
         return gain
     return run
 
@@ -203,19 +207,37 @@ def _lift_rows(fixed: FixedLp, rows: list[int]) -> Callable[[], float | None]:
     return run
 
 
-class _Milp:
-    """The MILP compiled once more (integrality kept), for re-solves with integers free."""
+# A contract_group re-solve stops after as long as the plan's own solve took, and never
+# sooner than this (seconds), within the solve's time limit (docs/marginal_values.md).
+GROUP_RESOLVE_MIN_SECONDS = 5.0
 
-    def __init__(self, model: Any, options: dict[str, Any], objective: float) -> None:
+
+class _Milp:
+    """The MILP compiled once more (integrality kept), for re-solves with integers free.
+
+    ``seconds``: the time limit of each re-solve (None: the solve's own limit, if any)."""
+
+    def __init__(self, model: Any, options: dict[str, Any], objective: float,
+                 seconds: float | None = None) -> None:
         self.model = model
         self.options = options
         self.objective = objective  # the plan's NPV, model units
+        self.seconds = seconds
         self.compiled: Any = None
 
+    def limit(self) -> float | None:
+        """Seconds each re-solve may take: ``seconds`` within the solve's time limit."""
+        user = self.options.get("time_limit")
+        if self.seconds is None:
+            return None if user is None else float(user)
+        return self.seconds if user is None else min(self.seconds, float(user))
+
     def gain_with_group(self, g: str, members: list[str], committed: set[str]
-                        ) -> tuple[float, list[str]] | None:
-        """USD gained with contract_group[g] allowing two contracts, and the members the
-        better plan accepts; None when HiGHS does not end optimal."""
+                        ) -> tuple[float, list[str], float | None] | None:
+        """USD gained with contract_group[g] allowing two contracts, the members the better
+        plan accepts, and None when that is proven optimal, else the re-solve's relative gap
+        at its time limit (the gain is then at least this); None when HiGHS ends with no
+        plan or not at a limit."""
         import highspy
 
         if self.compiled is None:
@@ -225,9 +247,12 @@ class _Milp:
         if i is None:
             return None
         h = new_highs(self.options)
-        for key in ("mip_rel_gap", "mip_abs_gap", "mip_feasibility_tolerance", "time_limit"):
+        for key in ("mip_rel_gap", "mip_abs_gap", "mip_feasibility_tolerance"):
             if key in self.options:
                 h.setOptionValue(key, self.options[key])
+        limit = self.limit()
+        if limit is not None:
+            h.setOptionValue("time_limit", limit)
         h.passModel(lp)
         start = highspy.HighsSolution()
         start.col_value = [_value(v) for v in index.columns]
@@ -235,12 +260,16 @@ class _Milp:
         h.setSolution(start)  # the plan: the re-solve can only gain
         h.changeRowBounds(i, float(lp.row_lower_[i]), float(lp.row_upper_[i]) + 1.0)
         status = run_highs(h, self.options.get("threads"))
-        if status != highspy.HighsModelStatus.kOptimal:
+        info = h.getInfo()
+        S = highspy.HighsModelStatus
+        if status == S.kOptimal:
+            gap = None
+        elif status == S.kTimeLimit and info.primal_solution_status == 2:  # a feasible plan
+            gap = float(info.mip_gap)
+        else:
             return None
         value = h.getSolution().col_value
         taken = [c for c in members if c in committed
                  or (("accept", c) in index.cols and value[index.cols["accept", c]] > 0.5)]
-        gain = max(0.0, float(h.getInfo().objective_function_value) - self.objective)
-        return gain * MONEY_SCALE, taken
-
-
+        gain = max(0.0, float(info.objective_function_value) - self.objective)
+        return gain * MONEY_SCALE, taken, gap

@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -667,3 +668,29 @@ def test_dr_capacity_at_zero_is_degenerate_and_the_next_unit_settles_it():
     res, _ = solve(dr_case(0))
     assert 40_000 - 1e-6 <= value(res, "dr_capacity", "a") <= 50_000 + 1e-6
     assert next_unit(res, "dr_capacity", "a") == pytest.approx(40_000, rel=1e-7)
+
+
+def test_group_re_solve_stopped_at_its_limit_reports_a_lower_bound(monkeypatch):
+    # The bundled portfolio's one group: allowed its second structure the plan gains
+    # 412,187,708 USD, proven in a 2-3 s MILP re-solve (docs/marginal_values.md). Each
+    # re-solve stops after as long as the plan's solve took, at least
+    # GROUP_RESOLVE_MIN_SECONDS (5 s). With that floor at 0.01 s the limit is the plan's
+    # own solve time, well under what the proof takes: the re-solve stops early and
+    # reports the gain of the best plan it has (the plan itself at worst), marked.
+    from portfolio_opt import marginal
+
+    path = Path(__file__).resolve().parent.parent / "instances" / "us_portfolio.yaml"
+    proven = po.solve(path, threads=1).marginal_values
+    assert proven is not None
+    row = proven[proven.kind == "contract_group"].iloc[0]
+    assert row["value_usd_per_unit"] == pytest.approx(412_187_708, rel=1e-4)
+    assert "at least" not in row["note"]
+    monkeypatch.setattr(marginal, "GROUP_RESOLVE_MIN_SECONDS", 0.01)
+    res = po.solve(path, threads=1)
+    assert res.solve_seconds < 2.0  # the limit of the re-solve
+    early = res.marginal_values
+    assert early is not None
+    row = early[early.kind == "contract_group"].iloc[0]
+    assert "worth at least" in row["note"] and "a lower bound" in row["note"]
+    assert 0.0 <= row["value_usd_per_unit"] <= 412_187_708 * (1 + 1e-4)
+    assert row["value_next_unit_usd"] == row["value_usd_per_unit"]
