@@ -23,13 +23,7 @@ import pandas as pd
 
 from .constants import MARGINAL_COLUMNS
 from .lp_copy import FixedLp, solve_fixed_lp
-from .marginal_deals import (
-    GROUP_RESOLVE_MIN_SECONDS,
-    _debt_rows,
-    _fixed_allocation_rows,
-    _group_rows,
-    _Milp,
-)
+from .marginal_deals import _debt_rows, _fixed_allocation_rows, _group_rows, _Milp
 from .marginal_slopes import _merge, _per_period, _Row, _Slopes, _value
 from .model.data import MONEY_SCALE, ModelData
 
@@ -248,15 +242,15 @@ def _next_units(rows: list[_Row], fixed: FixedLp) -> None:
 
 def marginal_table(d: ModelData, m: Any, fixed: FixedLp,
                    options: dict[str, Any] | None = None,
-                   group_seconds: float | None = None) -> pd.DataFrame:
+                   solve_seconds: float | None = None) -> pd.DataFrame:
     """The marginal-value table (columns :data:`MARGINAL_COLUMNS`) from a solved fixed LP.
 
     ``options`` (the solve's HiGHS options) allow the MILP re-solves of ``contract_group``
-    rows; without them those rows have no value. ``group_seconds`` limits each of those
-    re-solves (within the solve's own time limit).
+    rows; without them those rows have no value. ``solve_seconds`` (how long the plan's
+    solve took) limits each of those re-solves (:class:`marginal_deals._Milp`).
     """
     sl = _Slopes(fixed)
-    milp = (_Milp(m, options, fixed.objective, group_seconds)
+    milp = (_Milp(m, options, fixed.objective, solve_seconds)
             if options is not None and d.groups else None)
     rows: list[_Row] = []
     rows += _site_rows(d, sl)
@@ -311,9 +305,7 @@ def marginal_values(built: Any, options: dict[str, Any], compiled: Any = None,
         fixed = solve_fixed_lp(built.pyomo, options, compiled)
         if fixed is None:
             return None
-        group = (None if solve_seconds is None
-                 else max(GROUP_RESOLVE_MIN_SECONDS, solve_seconds))
-        return marginal_table(built.data, built.pyomo, fixed, options, group)
+        return marginal_table(built.data, built.pyomo, fixed, options, solve_seconds)
     except Exception:
         log.exception("marginal values could not be computed")
         return None

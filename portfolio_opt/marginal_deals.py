@@ -215,14 +215,16 @@ GROUP_RESOLVE_MIN_SECONDS = 5.0
 class _Milp:
     """The MILP compiled once more (integrality kept), for re-solves with integers free.
 
-    ``seconds``: the time limit of each re-solve (None: the solve's own limit, if any)."""
+    ``solve_seconds``: how long the plan's solve took; each re-solve may take as long, at
+    least GROUP_RESOLVE_MIN_SECONDS (None: only the solve's own time limit, if any)."""
 
     def __init__(self, model: Any, options: dict[str, Any], objective: float,
-                 seconds: float | None = None) -> None:
+                 solve_seconds: float | None = None) -> None:
         self.model = model
         self.options = options
         self.objective = objective  # the plan's NPV, model units
-        self.seconds = seconds
+        self.seconds = (None if solve_seconds is None
+                        else max(GROUP_RESOLVE_MIN_SECONDS, solve_seconds))
         self.compiled: Any = None
 
     def limit(self) -> float | None:

@@ -677,7 +677,7 @@ def test_group_re_solve_stopped_at_its_limit_reports_a_lower_bound(monkeypatch):
     # GROUP_RESOLVE_MIN_SECONDS (5 s). With that floor at 0.01 s the limit is the plan's
     # own solve time, well under what the proof takes: the re-solve stops early and
     # reports the gain of the best plan it has (the plan itself at worst), marked.
-    from portfolio_opt import marginal
+    from portfolio_opt import marginal_deals
 
     path = Path(__file__).resolve().parent.parent / "instances" / "us_portfolio.yaml"
     proven = po.solve(path, threads=1).marginal_values
@@ -685,7 +685,7 @@ def test_group_re_solve_stopped_at_its_limit_reports_a_lower_bound(monkeypatch):
     row = proven[proven.kind == "contract_group"].iloc[0]
     assert row["value_usd_per_unit"] == pytest.approx(412_187_708, rel=1e-4)
     assert "at least" not in row["note"]
-    monkeypatch.setattr(marginal, "GROUP_RESOLVE_MIN_SECONDS", 0.01)
+    monkeypatch.setattr(marginal_deals, "GROUP_RESOLVE_MIN_SECONDS", 0.01)
     early = po.solve(path, threads=1).marginal_values
     assert early is not None
     row = early[early.kind == "contract_group"].iloc[0]
