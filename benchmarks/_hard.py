@@ -37,6 +37,8 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     # HiGHS options on top of a formulation
     "strong_heur": ({}, {"mip_heuristic_effort": 0.3}),
     "all_cuts_heur": ({"first_hall_cuts": True}, {"mip_heuristic_effort": 0.3}),
+    "strong_heur1": ({}, {"mip_heuristic_effort": 0.1}),
+    "strong_heur2": ({}, {"mip_heuristic_effort": 0.2}),
     "strong_heur6": ({}, {"mip_heuristic_effort": 0.6}),
     "strong_heur10": ({}, {"mip_heuristic_effort": 1.0}),
     "strong_pscost2": ({}, {"mip_pscost_minreliable": 2}),  # less strong branching (8)

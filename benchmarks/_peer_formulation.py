@@ -21,7 +21,8 @@ Sides (``SIDES``):
 * ``product_nomarg`` -- the same with ``marginal_values=False`` (what the CLI does without
   ``--duals``; the reference computes no marginal values).
 * ``product_heur`` -- the same as ``product`` with a profile that adds HiGHS's
-  ``mip_heuristic_effort`` 0.3 (default 0.05) to the default profile's options.
+  ``mip_heuristic_effort`` 0.3 (HiGHS's default 0.05; another value from the environment
+  variable ``PORTFOLIO_OPT_HEURISTIC_EFFORT``) to the default profile's options.
 * ``reference`` -- the instance read and validated by the product's loader (only to get
   the spec's dict; the product pays the same load), then
   ``reference_solve(dict, mip_rel_gap=1e-4, time_limit=LIMIT)`` (one thread, as it always
@@ -76,7 +77,7 @@ DEFAULT_OUT = BENCH / "results" / "peer_formulation.json"
 HARD = tuple(f"h200-s{s}" for s in (11, 12, 13, 14, 15))
 HELD_OUT = ("gen-101", "gen-102", "gen-103")
 GAP = 1e-4
-HEURISTIC_EFFORT = 0.3
+HEURISTIC_EFFORT = float(os.environ.get("PORTFOLIO_OPT_HEURISTIC_EFFORT", "0.3"))
 SIDES = ("product", "product_nomarg", "product_heur", "reference", "lp")
 COMPARISONS: dict[str, tuple[str, str]] = {"peer": ("product", "reference"),
                                            "cli": ("product_nomarg", "reference"),
