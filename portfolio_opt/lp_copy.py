@@ -15,6 +15,8 @@ from typing import Any
 __all__ = ["FixedLp", "LpIndex", "compile_lp", "new_highs", "run_highs", "solve_fixed_lp",
            "standard_form_compiler"]
 
+from .lp_compile import compile_standard_form, import_sparse
+
 log = logging.getLogger(__name__)
 
 # FixedLp.objective_after reads a step off the optimal basis where lp_step certifies it;
@@ -22,39 +24,11 @@ log = logging.getLogger(__name__)
 CERTIFY_STEPS = True
 
 
-def _import_sparse() -> Any:
-    """``scipy.sparse``, imported without Pyomo's finishing step for ``scipy``.
-
-    Pyomo registers a callback that runs whenever ``scipy`` is first imported and imports
-    ``scipy.stats``, ``scipy.spatial`` and ``scipy.integrate`` too: about 1.2 s here, more
-    than the whole hand-off of a 200-site model, for modules this package never uses
-    (scipy loads them lazily if anything asks). The callback of each still unresolved
-    indicator is set aside for this one import (Pyomo 6.10; a Pyomo without these
-    attributes simply runs its callback).
-    """
-    import sys
-
-    if "scipy.sparse" not in sys.modules:
-        from pyomo.common import dependencies
-
-        finder = getattr(dependencies, "DeferredImportCallbackFinder", None)
-        waiting = getattr(finder, "_callbacks", {}).get("scipy", ())
-        held = [(ind, ind._callback) for ind in waiting
-                if getattr(ind, "_module", False) is None and hasattr(ind, "_callback")]
-        for ind, _ in held:
-            ind._callback = None
-        try:
-            import scipy.sparse  # noqa: F401
-        finally:
-            for ind, callback in held:
-                ind._callback = callback
-    return sys.modules["scipy.sparse"]
-
-
 def standard_form_compiler() -> Any:
     """Pyomo's ``LinearStandardFormCompiler``, ``scipy.sparse`` imported the short way
-    (:func:`_import_sparse`): all the compiler builds is ``csr_array``/``csc_array``."""
-    _import_sparse()
+    (:func:`portfolio_opt.lp_compile.import_sparse`): all the compiler builds is
+    ``csr_array``/``csc_array``."""
+    import_sparse()
     from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
     return LinearStandardFormCompiler()
@@ -88,7 +62,8 @@ def compile_lp(model: Any, *, names: bool = True,
     ``keep_rows`` keeps each row's constraint so that :meth:`LpIndex.named` can make them
     later, for marginal values after a direct hand-off).
 
-    Compiled with Pyomo's standard-form compiler, independently of the engine that solved
+    Compiled with Pyomo's standard-form compiler (with the short path for flat rows of
+    :mod:`portfolio_opt.lp_compile`), independently of the engine that solved
     the model, so the solved model is only read. Fixed variables (committed contracts'
     ``accept``) are constants, as in every solve. Raises Pyomo's
     ``InfeasibleConstraintException`` when fixed values alone break a constraint.
@@ -96,7 +71,7 @@ def compile_lp(model: Any, *, names: bool = True,
     import highspy
     import numpy as np
 
-    info = standard_form_compiler().write(model, mixed_form=True, set_sense=None)
+    info = compile_standard_form(model, mixed_form=True, set_sense=None)
     inf = highspy.kHighsInf
     n_col = len(info.columns)
     lp = highspy.HighsLp()

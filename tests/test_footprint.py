@@ -64,15 +64,19 @@ def test_direct_handoff_imports_scipy_sparse_only() -> None:
     # Pyomo's finishing step for scipy would also import scipy.stats, .spatial and
     # .integrate (about 1.2 s); the standard-form compiler needs scipy.sparse alone, and
     # scipy still loads the others lazily for anyone who asks.
+    # Nor numpy.f2py, which scipy's `from numpy import *` would load (lp_compile.import_sparse);
+    # a later import of it gets the real module.
     code = ("import sys; from portfolio_opt import api; "
             "b = api.build('instances/tutorial.yaml'); api.handoff(b, 'direct'); "
             "print(sorted(m for m in ('scipy.sparse', 'scipy.stats', 'scipy.spatial', "
-            "'scipy.integrate') if m in sys.modules)); "
-            "import scipy; print(scipy.stats.norm.cdf(0.0))")
+            "'scipy.integrate', 'numpy.f2py') if m in sys.modules)); "
+            "import scipy; print(scipy.stats.norm.cdf(0.0)); "
+            "import numpy, numpy.f2py; print(callable(numpy.f2py.run_main), "
+            "numpy.f2py is sys.modules['numpy.f2py'])")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=ROOT, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.split("\n")[:2] == ["['scipy.sparse']", "0.5"]
+    assert proc.stdout.split("\n")[:3] == ["['scipy.sparse']", "0.5", "True True"]
 
 
 def test_marginal_values_from_the_kept_compile_equal_a_fresh_compile() -> None:
