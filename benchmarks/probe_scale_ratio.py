@@ -1,7 +1,8 @@
 """The first scale target, (prepare + build + hand-off) / HiGHS's MPS read, in alternating
 fresh processes with the collector paused and on.
 
-    python benchmarks/probe_scale_ratio.py [--sites 5000] [--rounds 3] [OUT.json]
+    python benchmarks/probe_scale_ratio.py [--sites 5000] [--rounds 3] [--against OLD_TREE]
+        [OUT.json]
 
 The instance is the stage table's: ``generate_instance(sites, 10, sites // 4, seed=1)``,
 the same JSON file (``_scale.generated_instance``). One fresh process builds it as
@@ -10,13 +11,16 @@ then each round times, each in its own fresh process, prepare + build + direct h
 with the garbage collector paused (as ``solve`` runs), HiGHS reading the MPS file, the
 same build with the collector on, and the read again. A round's ratio is over the mean of
 its two reads: HiGHS's read moves by up to a third run to run on a shared machine, more
-than the build does.
+than the build does. ``--against OLD_TREE`` (another checkout, ``git worktree add /tmp/old
+COMMIT``) also times that tree's paused build in every round, next to this one's and in
+alternating order, for a before/after in one run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -48,9 +52,10 @@ if mps != "-":
     e.highs.writeModel(mps)
 """
 
-def _run(code: str, *args: str) -> float:
+def _run(code: str, *args: str, tree: str | None = None) -> float:
+    env = None if tree is None else {**os.environ, "PYTHONPATH": tree}
     out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
-                         text=True, check=True).stdout
+                         text=True, check=True, env=env).stdout
     return float(out.split()[-1])
 
 
@@ -67,6 +72,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sites", type=int, default=5000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--against", default="", help="another checkout to time beside this one")
     ap.add_argument("out", nargs="?", default="")
     args = ap.parse_args()
     inst = generated_instance(args.sites, 10, args.sites // 4, 1)
@@ -74,17 +80,28 @@ def main() -> None:
     _run(CHILD, str(inst), "paused", mps)
     rounds: list[dict[str, Any]] = []
     for i in range(args.rounds):
+        old = None
+        if args.against and i % 2 == 1:
+            old = _run(CHILD, str(inst), "paused", "-", tree=args.against)
         paused = _run(CHILD, str(inst), "paused", "-")
+        if args.against and i % 2 == 0:
+            old = _run(CHILD, str(inst), "paused", "-", tree=args.against)
         read1 = _read(mps)
         on = _run(CHILD, str(inst), "on", "-")
         read2 = _read(mps)
         read = (read1 + read2) / 2
-        rounds.append({"build_handoff_paused_s": paused, "build_handoff_gc_on_s": on,
-                       "mps_read_s": [read1, read2], "ratio_paused": paused / read,
-                       "ratio_gc_on": on / read})
+        row = {"build_handoff_paused_s": paused, "build_handoff_gc_on_s": on,
+               "mps_read_s": [read1, read2], "ratio_paused": paused / read,
+               "ratio_gc_on": on / read}
+        if old is not None:
+            row |= {"against": args.against, "against_build_handoff_paused_s": old,
+                    "against_ratio_paused": old / read}
+        rounds.append(row)
         print(f"round {i + 1}: build + hand-off {paused:.2f} s (collector paused), "
               f"{on:.2f} s (on); MPS read {read1:.2f} / {read2:.2f} s; ratio "
-              f"{paused / read:.2f} paused, {on / read:.2f} on", flush=True)
+              f"{paused / read:.2f} paused, {on / read:.2f} on"
+              + ("" if old is None else f"; {args.against}: {old:.2f} s, {old / read:.2f}"),
+              flush=True)
     if args.out:
         Path(args.out).write_text(json.dumps(
             {"machine": machine_info(), "sites": args.sites, "rounds": rounds}, indent=1)
