@@ -34,7 +34,8 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "first_hall": ({"single_site_cuts": False, "site_hall_cuts": False}, {}),
     "power": ({"power_bounds": True}, {}),  # U_cs also from the power that can reach s
     "room": ({"site_room_cuts": True}, {}),  # contract_site_room
-    # HiGHS options on top of a formulation
+    # HiGHS options on top of a formulation. The options above are HiGHS's own defaults with
+    # the gap and one thread; the default profile (solvers/default.yaml) is strong_heur2's.
     "strong_heur": ({}, {"mip_heuristic_effort": 0.3}),
     "all_cuts_heur": ({"first_hall_cuts": True}, {"mip_heuristic_effort": 0.3}),
     "strong_heur1": ({}, {"mip_heuristic_effort": 0.1}),
