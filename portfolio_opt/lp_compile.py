@@ -18,7 +18,8 @@ from typing import Any
 
 __all__ = ["compile_standard_form", "import_sparse"]
 
-_VISITOR: Any = None
+_VISITOR: Any = None  # FlatLinearVisitor, made on first use
+_COMPILER: Any = None  # Pyomo's compiler class with that visitor
 
 
 def import_sparse() -> Any:
@@ -180,6 +181,7 @@ def _visitor_class() -> Any:
 
 def compile_standard_form(model: Any, **options: Any) -> Any:
     """``LinearStandardFormCompiler().write(model, **options)`` with the flat-row visitor."""
+    global _COMPILER
     import_sparse()
     from pyomo.common.gc_manager import PauseGC
     from pyomo.repn.plugins.standard_form import (
@@ -187,9 +189,11 @@ def compile_standard_form(model: Any, **options: Any) -> Any:
         _LinearStandardFormCompiler_impl,
     )
 
-    class _Impl(_LinearStandardFormCompiler_impl):
-        _get_visitor = _visitor_class()
+    if _COMPILER is None:
+        class _Impl(_LinearStandardFormCompiler_impl):
+            _get_visitor = _visitor_class()
 
+        _COMPILER = _Impl
     config = LinearStandardFormCompiler().config(options)
     with PauseGC():
-        return _Impl(config).write(model)
+        return _COMPILER(config).write(model)
