@@ -40,7 +40,9 @@ class BasisStep:
 
     def __init__(self, highs: Any, lp: Any, objective: float,
                  bounds: tuple[Any, Any, Any, Any]) -> None:
-        import scipy.sparse as sp
+        from .lp_compile import import_sparse
+
+        sp = import_sparse()  # without Pyomo's scipy finishing step, whatever came first
 
         self.highs = highs
         self.objective = objective
